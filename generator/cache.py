@@ -1,0 +1,98 @@
+"""The result cache: content-addressed on what determines an answer, and nothing else.
+
+The key hashes the card's runnable content (setup, code, answer spec, choices, seed), the device it
+runs on, the torch and Python versions and the format version. Prose (question, explain, tags,
+source, expect) is not in the key, so editing it re-runs nothing. Only real results are stored: a
+card whose code raised is a result; a timeout, a crash or a skip is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from generator.model import FORMAT_VERSION, Card, RunResult
+
+
+@lru_cache(maxsize=1)
+def torch_version() -> str:
+    """The installed torch's version, read from its metadata (importing torch would cost ~1.5 s)."""
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def default_dir() -> Path:
+    env = os.environ.get("TNQUIZ_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tnquiz"))
+
+
+def key(card: Card, device: str) -> str:
+    payload = {
+        "format": FORMAT_VERSION,
+        "run": card.run_spec(),
+        "requires": sorted(card.requires),
+        "device": device,
+        "torch": torch_version(),
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class Cache:
+    def __init__(self, root: Path | None = None, *, enabled: bool = True) -> None:
+        self.root = root if root is not None else default_dir()
+        self.enabled = enabled
+
+    def _path(self, k: str) -> Path:
+        return self.root / "results" / k[:2] / f"{k}.json"
+
+    def get(self, k: str) -> RunResult | None:
+        if not self.enabled:
+            return None
+        try:
+            data = json.loads(self._path(k).read_text(encoding="utf-8"))
+            return RunResult.from_dict(data["result"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or unreadable: run again
+
+    def put(self, k: str, card_id: str, result: RunResult) -> None:
+        if not self.enabled:
+            return
+        path = self._path(k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = json.dumps({"id": card_id, "result": result.to_dict()}, sort_keys=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(blob)
+            os.replace(tmp, path)  # atomic: concurrent builds never see half an entry
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def stats(self) -> tuple[int, int]:
+        """(entries, bytes)."""
+        n = size = 0
+        for p in (self.root / "results").rglob("*.json"):
+            n += 1
+            size += p.stat().st_size
+        return n, size
+
+    def clear(self) -> int:
+        n, _ = self.stats() if self.root.exists() else (0, 0)
+        shutil.rmtree(self.root / "results", ignore_errors=True)
+        return n

@@ -1,0 +1,345 @@
+"""Data passed between pipeline stages.
+
+Every stage takes and returns these frozen dataclasses; the ones that are saved (the result cache,
+``cards.json``) round-trip through ``to_dict``/``from_dict``. This module imports nothing heavy: the
+quiz reads ``cards.json`` through it without touching torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+#: Bumped whenever the meaning of a cached result or of ``cards.json`` changes.
+FORMAT_VERSION = 1
+
+KINDS = ("shape", "value", "dtype", "error", "output", "choice", "cloze")
+DEVICES = ("cpu", "cuda", "auto")
+REQUIREMENTS = ("cuda", "torchvision", "numpy")
+
+Status = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something came from: a file and a 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A user-caused error, always with its location and (when known) the card id."""
+
+    location: Location
+    card_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.location}"
+        if self.card_id:
+            where += f" [{self.card_id}]"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card after loading, validation and ``params`` expansion (stage 1 output)."""
+
+    id: str
+    deck: str
+    file: str
+    line: int
+    question: str
+    kind: str
+    setup: str = ""
+    code: str = ""
+    setup_line: int = 0  # YAML line of the first line of `setup` (0: none)
+    code_line: int = 0  # YAML line of the first line of `code`
+    answer: str | None = None  # an expression, evaluated after setup + code
+    raises: str | None = None  # an exception type name the code must raise
+    output: bool = False  # True: captured stdout is the answer
+    choices: tuple[str, ...] = ()  # distractor expressions (options are their executed values)
+    cloze: str | None = None  # a substring of `code` that is blanked out
+    expect: Any = None  # the author's claim, checked against the live answer
+    explain: str = ""
+    tags: tuple[str, ...] = ()
+    source: str = ""
+    requires: tuple[str, ...] = ()
+    device: str = "cpu"
+    seed: int = 0
+    timeout: float = 10.0
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line)
+
+    def run_spec(self) -> dict[str, Any]:
+        """Everything that determines the answer, and nothing else (prose is left out)."""
+        return {
+            "setup": self.setup,
+            "code": self.code,
+            "answer": self.answer,
+            "raises": self.raises,
+            "output": self.output,
+            "choices": list(self.choices),
+            "seed": self.seed,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["choices"] = list(self.choices)
+        d["tags"] = list(self.tags)
+        d["requires"] = list(self.requires)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Card:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        for k in ("choices", "tags", "requires"):
+            kw[k] = tuple(kw.get(k) or ())
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A live value, rendered for people (``text``) and broken down for grading.
+
+    ``type`` is one of ``shape`` (a ``torch.Size``), ``tensor``, ``dtype``, ``error`` (an exception),
+    ``output`` (captured stdout), ``python`` (any other value: ``value`` holds it when it is
+    JSON-able, ``text`` always holds its repr).
+    """
+
+    type: str
+    text: str
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    exception: str | None = None
+    message: str | None = None
+    value: Any = None
+    device: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": self.type, "text": self.text}
+        for k in ("dtype", "exception", "message", "value", "device"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        if self.shape is not None:
+            d["shape"] = list(self.shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Answer:
+        shape = d.get("shape")
+        return cls(
+            type=d["type"],
+            text=d["text"],
+            shape=tuple(shape) if shape is not None else None,
+            dtype=d.get("dtype"),
+            exception=d.get("exception"),
+            message=d.get("message"),
+            value=d.get("value"),
+            device=d.get("device"),
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What the worker saw for one card: the answer, the options' values, the printed output.
+
+    ``error`` is set when the card's code raised where no exception was asked for: that is a real,
+    cacheable result (the code is wrong), unlike a timeout or a crash, which never reach here.
+    """
+
+    answer: Answer | None
+    choices: tuple[Answer, ...] = ()
+    stdout: str = ""
+    error: str | None = None  # "file:line [id]: TypeName: message" plus traceback lines
+    torch_version: str = ""
+    device: str = "cpu"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer.to_dict() if self.answer else None,
+            "choices": [c.to_dict() for c in self.choices],
+            "stdout": self.stdout,
+            "error": self.error,
+            "torch_version": self.torch_version,
+            "device": self.device,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        return cls(
+            answer=Answer.from_dict(d["answer"]) if d.get("answer") else None,
+            choices=tuple(Answer.from_dict(c) for c in d.get("choices", ())),
+            stdout=d.get("stdout", ""),
+            error=d.get("error"),
+            torch_version=d.get("torch_version", ""),
+            device=d.get("device", "cpu"),
+            seconds=float(d.get("seconds", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class Option:
+    """One multiple-choice option as shown: the executed value and whether it is the right one."""
+
+    text: str
+    correct: bool
+    expr: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "correct": self.correct, "expr": self.expr}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Option:
+        return cls(text=d["text"], correct=bool(d["correct"]), expr=d.get("expr", ""))
+
+
+@dataclass(frozen=True)
+class BuiltCard:
+    """A card with its verified answer and status: one entry of ``cards.json``."""
+
+    card: Card
+    status: Status
+    reason: str | None = None
+    answer: Answer | None = None
+    options: tuple[Option, ...] = ()
+    stdout: str = ""
+    torch_version: str = ""
+    ran_on: str = ""
+    cached: bool = False
+    problems: tuple[str, ...] = field(default=())  # check failures (expect mismatches, ...)
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    @property
+    def answer_hash(self) -> str:
+        """Changes exactly when what a learner is told is the answer changes."""
+        payload = {
+            "answer": self.answer.text if self.answer else None,
+            "options": [o.to_dict() for o in self.options],
+            "cloze": self.card.cloze,
+        }
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.card
+        spec: dict[str, Any] = {}
+        if c.answer is not None:
+            spec["answer"] = c.answer
+        if c.raises is not None:
+            spec["raises"] = c.raises
+        if c.output:
+            spec["output"] = True
+        if c.choices:
+            spec["choices"] = list(c.choices)
+        if c.cloze is not None:
+            spec["cloze"] = c.cloze
+        return {
+            "id": c.id,
+            "deck": c.deck,
+            "file": c.file,
+            "line": c.line,
+            "tags": list(c.tags),
+            "kind": c.kind,
+            "question": c.question,
+            "setup": c.setup,
+            "code": c.code,
+            "spec": spec,
+            "expect": c.expect,
+            "explain": c.explain,
+            "source": c.source,
+            "requires": list(c.requires),
+            "device": c.device,
+            "seed": c.seed,
+            "status": self.status,
+            "reason": self.reason,
+            "answer": self.answer.to_dict() if self.answer else None,
+            "options": [o.to_dict() for o in self.options],
+            "cloze": c.cloze,
+            "stdout": self.stdout,
+            "torch_version": self.torch_version,
+            "ran_on": self.ran_on,
+            "answer_hash": self.answer_hash,
+            "problems": list(self.problems),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BuiltCard:
+        spec = d.get("spec", {})
+        card = Card(
+            id=d["id"],
+            deck=d["deck"],
+            file=d.get("file", ""),
+            line=int(d.get("line", 0)),
+            question=d["question"],
+            kind=d["kind"],
+            setup=d.get("setup", ""),
+            code=d.get("code", ""),
+            answer=spec.get("answer"),
+            raises=spec.get("raises"),
+            output=bool(spec.get("output", False)),
+            choices=tuple(spec.get("choices", ())),
+            cloze=spec.get("cloze"),
+            expect=d.get("expect"),
+            explain=d.get("explain", ""),
+            tags=tuple(d.get("tags", ())),
+            source=d.get("source", ""),
+            requires=tuple(d.get("requires", ())),
+            device=d.get("device", "cpu"),
+            seed=int(d.get("seed", 0)),
+        )
+        return cls(
+            card=card,
+            status=d["status"],
+            reason=d.get("reason"),
+            answer=Answer.from_dict(d["answer"]) if d.get("answer") else None,
+            options=tuple(Option.from_dict(o) for o in d.get("options", ())),
+            stdout=d.get("stdout", ""),
+            torch_version=d.get("torch_version", ""),
+            ran_on=d.get("ran_on", ""),
+            problems=tuple(d.get("problems", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Deck:
+    """The whole build: what ``cards.json`` holds."""
+
+    cards: tuple[BuiltCard, ...]
+    generator: str = ""
+    torch_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "generator": self.generator,
+            "torch_version": self.torch_version,
+            "cards": [c.to_dict() for c in self.cards],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Deck:
+        fmt = d.get("format")
+        if fmt != FORMAT_VERSION:
+            raise ValueError(f"cards.json format {fmt!r} is not supported (expected {FORMAT_VERSION})")
+        return cls(
+            cards=tuple(BuiltCard.from_dict(c) for c in d["cards"]),
+            generator=d.get("generator", ""),
+            torch_version=d.get("torch_version", ""),
+        )

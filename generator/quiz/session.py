@@ -1,0 +1,295 @@
+"""Which cards to ask, in what order, and what a rating does: pure logic, no terminal and no clock.
+
+:func:`build_queue` takes the built deck, the stored FSRS states and ``now``; :class:`Session` walks the
+queue, grades answers with the shared rules (:func:`generator.grading.grade`), records ratings in a
+:class:`~generator.quiz.store.Store` and can take them back (undo).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from generator.grading import Verdict, grade
+from generator.model import BuiltCard, Deck
+from generator.quiz.clock import utc
+from generator.quiz.scheduler import (
+    Card,
+    Outcome,
+    Rating,
+    Scheduler,
+    new_card,
+    outcomes,
+)
+from generator.quiz.store import Store, StoredState
+
+DEFAULT_NEW_PER_DAY = 20
+#: A card due within this much of now counts as due (like Anki's learn-ahead limit): a card rated
+#: Again comes back later in the same session.
+LEARN_AHEAD = timedelta(minutes=20)
+#: Answers longer than this (or spanning lines) are self-graded: nobody types a 3x4 tensor.
+SELF_GRADE_CHARS = 40
+
+
+class DeckError(Exception):
+    """``cards.json`` missing or unreadable: one line for the user."""
+
+
+def load_deck(path: Path) -> Deck:
+    if not path.is_file():
+        raise DeckError(
+            f"no built deck at {path}: run `tnquiz build` first (or pass --cards FILE)")
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        return Deck.from_dict(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DeckError(f"cannot read {path}: {e}; rebuild it with `tnquiz build`") from e
+    except (ValueError, KeyError, TypeError) as e:
+        raise DeckError(f"{path} is not a tnquiz cards.json ({e}); rebuild it with `tnquiz build`") from e
+
+
+def in_deck(card_deck: str, wanted: str) -> bool:
+    """``PyTorch::Tensors::Shapes`` is in ``PyTorch`` and ``pytorch::tensors`` (whole ``::`` parts)."""
+    have = [p.strip().lower() for p in card_deck.split("::")]
+    want = [p.strip().lower() for p in wanted.split("::")]
+    return have[: len(want)] == want
+
+
+def select_cards(cards: Iterable[BuiltCard], deck: str | None = None,
+                 tags: Sequence[str] = ()) -> list[BuiltCard]:
+    """The quizzable cards: status ``ok``, in ``deck`` (or a sub-deck), carrying any of ``tags``."""
+    want_tags = {t.lower() for t in tags}
+    out = []
+    for c in cards:
+        if c.status != "ok" or c.answer is None:
+            continue
+        if deck and not in_deck(c.card.deck, deck):
+            continue
+        if want_tags and not want_tags & {t.lower() for t in c.card.tags}:
+            continue
+        out.append(c)
+    return out
+
+
+def is_self_graded(card: BuiltCard) -> bool:
+    """Long tensors and printed output are self-graded: shown, then "did you get it?"."""
+    if card.card.kind in ("choice", "cloze", "shape", "dtype", "error") or card.answer is None:
+        return False
+    text = card.answer.text.strip()
+    return "\n" in text or len(text) > SELF_GRADE_CHARS
+
+
+@dataclass(frozen=True)
+class Item:
+    """One card in the queue, with its FSRS state (None: never reviewed)."""
+
+    card: BuiltCard
+    state: Card | None
+    answer_changed: bool = False  # the verified answer changed since the last review
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    @property
+    def is_new(self) -> bool:
+        return self.state is None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.card.card
+        return {
+            "id": c.id,
+            "deck": c.deck,
+            "kind": c.kind,
+            "tags": list(c.tags),
+            "question": c.question,
+            "new": self.is_new,
+            "due": self.state.due.isoformat() if self.state is not None else None,
+            "answer_changed": self.answer_changed,
+            "self_graded": is_self_graded(self.card),
+        }
+
+
+@dataclass(frozen=True)
+class Queue:
+    items: tuple[Item, ...]  # due cards (most overdue first), then new cards in deck order
+    due: int  # due cards matching the filters (before --limit)
+    new_available: int  # never-reviewed cards matching the filters
+    new_today: int  # new cards already started today
+    new_limit: int  # the daily new-card limit
+    hidden: int  # cards with a review history that are no longer in the deck (kept, not shown)
+
+    @property
+    def new(self) -> int:
+        return sum(1 for i in self.items if i.is_new)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "counts": {
+                "due": self.due,
+                "due_in_queue": sum(1 for i in self.items if not i.is_new),
+                "new_in_queue": self.new,
+                "new_available": self.new_available,
+                "new_today": self.new_today,
+                "new_limit": self.new_limit,
+                "hidden": self.hidden,
+                "total": len(self.items),
+            },
+            "queue": [i.to_dict() for i in self.items],
+        }
+
+
+def build_queue(cards: Sequence[BuiltCard], states: dict[str, StoredState], now: datetime, *,
+                new_limit: int = DEFAULT_NEW_PER_DAY, new_today: int = 0, limit: int | None = None,
+                all_ids: Iterable[str] | None = None, learn_ahead: timedelta = LEARN_AHEAD) -> Queue:
+    """Due cards first (most overdue first), then new cards up to what is left of the daily limit,
+    all cut to ``limit``. ``cards`` are the quizzable cards (see :func:`select_cards`); ``all_ids``
+    every id of the deck (to count reviewed cards that were removed from it)."""
+    cutoff = utc(now) + learn_ahead
+    due: list[Item] = []
+    new: list[Item] = []
+    for c in cards:
+        st = states.get(c.id)
+        if st is None:
+            new.append(Item(c, None))
+        elif st.card.due <= cutoff:
+            changed = st.answer_hash is not None and st.answer_hash != c.answer_hash
+            due.append(Item(c, st.card, changed))
+    due.sort(key=lambda i: i.state.due if i.state is not None else cutoff)
+    n_new = max(0, new_limit - new_today)
+    items = due + new[:n_new]
+    if limit is not None:
+        items = items[: max(0, limit)]
+    deck_ids = set(all_ids) if all_ids is not None else {c.id for c in cards}
+    hidden = sum(1 for cid in states if cid not in deck_ids)
+    return Queue(tuple(items), len(due), len(new), new_today, new_limit, hidden)
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """The answer is shown: the verdict on what was typed and what each rating would do."""
+
+    item: Item
+    typed: str
+    verdict: Verdict | None  # None: self-graded, or nothing typed on a self-graded card
+    outcomes: dict[Rating, Outcome]
+    proposed: Rating | None  # wrong: Again, right: Good; None where the learner must choose
+    reviewed_at: datetime
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class Rated:
+    review_id: int
+    item: Item  # the item as it was shown (restored by undo)
+    rating: Rating
+    correct: bool | None
+
+
+@dataclass
+class Summary:
+    rated: int = 0
+    right: int = 0
+    wrong: int = 0
+    self_graded: int = 0
+    skipped: int = 0
+    by_rating: dict[str, int] = field(default_factory=dict)
+
+
+def grade_typed(card: BuiltCard, typed: str) -> Verdict:
+    answer = card.answer.to_dict() if card.answer is not None else {}
+    options = [o.to_dict() for o in card.options]
+    return grade(card.card.kind, answer, typed, options, card.card.cloze)
+
+
+class Session:
+    """A walk through a :class:`Queue`. ``current`` is the card on screen."""
+
+    def __init__(self, queue: Queue, store: Store, scheduler: Scheduler, *, session_id: str = "",
+                 learn_ahead: timedelta = LEARN_AHEAD) -> None:
+        self.queue = queue
+        self.pending: list[Item] = list(queue.items)
+        self.store = store
+        self.scheduler = scheduler
+        self.session_id = session_id
+        self.learn_ahead = learn_ahead
+        self.history: list[Rated] = []
+        self.skipped: list[Item] = []
+
+    @property
+    def current(self) -> Item | None:
+        return self.pending[0] if self.pending else None
+
+    def counts(self) -> tuple[int, int, int]:
+        """(due left, new left, done) for the status line."""
+        due = sum(1 for i in self.pending if not i.is_new)
+        return due, len(self.pending) - due, len(self.history)
+
+    def reveal(self, typed: str, now: datetime, duration_ms: int | None = None) -> Reveal:
+        item = self.current
+        if item is None:
+            raise IndexError("no card left")
+        typed = typed.strip()
+        verdict: Verdict | None = None
+        if not is_self_graded(item.card) or typed:
+            verdict = grade_typed(item.card, typed)
+        if is_self_graded(item.card):
+            # a typed guess at a long answer is only a hint: nothing is proposed unless it was right
+            proposed = Rating.Good if verdict else None
+        else:
+            proposed = Rating.Good if verdict else Rating.Again
+        state = item.state if item.state is not None else new_card(item.id, now)
+        return Reveal(item, typed, verdict, outcomes(self.scheduler, state, now, duration_ms),
+                      proposed, now, duration_ms)
+
+    def rate(self, reveal: Reveal, rating: Rating) -> Rated:
+        """Save the rating (committed at once) and move on; a card due again soon is re-queued."""
+        item = reveal.item
+        if self.current is not item:
+            raise ValueError("that card is not the one on screen")
+        outcome = reveal.outcomes[rating]
+        correct = bool(reveal.verdict) if reveal.verdict is not None and not is_self_graded(item.card) else None
+        review_id = self.store.record(
+            item.id, before=item.state, after=outcome.card, log=outcome.log, deck=item.card.card.deck,
+            answer_hash=item.card.answer_hash, correct=correct, session=self.session_id)
+        rated = Rated(review_id, item, rating, correct)
+        self.history.append(rated)
+        self.pending.pop(0)
+        if outcome.card.due <= utc(reveal.reviewed_at) + self.learn_ahead:
+            self.pending.append(Item(item.card, outcome.card, False))
+        return rated
+
+    def skip(self) -> None:
+        if self.pending:
+            self.skipped.append(self.pending.pop(0))
+
+    def undo(self) -> Item | None:
+        """Take back the last rating of this session: the card is shown again, first."""
+        if not self.history:
+            return None
+        last = self.history.pop()
+        self.store.undo(last.review_id)
+        # drop the re-queued copy the rating added (the last pending entry for that card, if any)
+        for k in range(len(self.pending) - 1, -1, -1):
+            if self.pending[k].id == last.item.id:
+                del self.pending[k]
+                break
+        self.pending.insert(0, last.item)
+        return last.item
+
+    def summary(self) -> Summary:
+        s = Summary(rated=len(self.history), skipped=len(self.skipped))
+        for r in self.history:
+            if r.correct is None:
+                s.self_graded += 1
+            elif r.correct:
+                s.right += 1
+            else:
+                s.wrong += 1
+            name = r.rating.name
+            s.by_rating[name] = s.by_rating.get(name, 0) + 1
+        return s

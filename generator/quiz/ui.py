@@ -1,0 +1,250 @@
+"""The terminal side of ``tnquiz quiz``: rich rendering and line-based prompts.
+
+Everything the learner types goes through ``ask`` (a function, so tests can script it); the current time
+comes from ``clock``. Keys at the answer prompt: an answer, Enter (show the answer), ``s`` skip, ``u``
+undo the last rating, ``q`` quit, ``?`` help. At the rating prompt: ``1``-``4``, Enter (accept the
+proposed rating), ``s``, ``u``, ``q``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.syntax import Syntax
+from rich.text import Text
+
+from generator.quiz.scheduler import RATINGS, Rating, format_interval
+from generator.quiz.session import Item, Reveal, Session, Summary, is_self_graded
+
+CODE_STYLE = "bold cyan"
+BLANK = "____"
+HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
+        "s: skip  u: undo the last rating  q: quit  ?: this help")
+RATING_HELP = "1-4: rate (Enter accepts the proposed one)  s: skip  u: undo  q: quit"
+
+PROMPTS = {
+    "shape": "Shape? (e.g. 2x3)",
+    "dtype": "dtype?",
+    "error": "Which exception?",
+    "value": "Value?",
+    "output": "What does it print?",
+    "choice": "Option number?",
+    "cloze": "What goes in the blank?",
+}
+
+_BACKTICK = re.compile(r"`([^`]+)`")
+
+
+def inline(text: str, style: str = "") -> Text:
+    """Plain text (never parsed as rich markup) with `backticked` spans styled as code."""
+    out = Text(style=style)
+    pos = 0
+    for m in _BACKTICK.finditer(text):
+        out.append(text[pos : m.start()])
+        out.append(m.group(1), style=CODE_STYLE)
+        pos = m.end()
+    out.append(text[pos:])
+    return out
+
+
+def code_block(code: str) -> Syntax:
+    return Syntax(code.rstrip("\n"), "python", theme="ansi_dark", background_color="default",
+                  word_wrap=True)
+
+
+def shown_code(item: Item) -> str:
+    """The snippet as shown before the answer: a cloze card's blank is ``____``."""
+    c = item.card.card
+    if c.kind == "cloze" and c.cloze:
+        return c.code.replace(c.cloze, BLANK, 1)
+    return c.code
+
+
+def status_line(counts: tuple[int, int, int]) -> Text:
+    due, new, done = counts
+    t = Text()
+    t.append(f"Due {due}", style="bold red" if due else "dim")
+    t.append(" · ")
+    t.append(f"New {new}", style="bold blue" if new else "dim")
+    t.append(" · ")
+    t.append(f"Done {done}", style="bold green")
+    return t
+
+
+def render_question(console: Console, item: Item, counts: tuple[int, int, int]) -> None:
+    c = item.card.card
+    head = status_line(counts)
+    head.append(f"   {c.deck}  [{c.id}]", style="dim")
+    console.rule(style="dim")
+    console.print(head)
+    if item.answer_changed:
+        console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
+    console.print()
+    console.print(inline(c.question, style="bold"))
+    code = shown_code(item)
+    if code.strip():
+        console.print()
+        console.print(Padding(code_block(code), (0, 0, 0, 2)))
+    if c.kind == "choice":
+        console.print()
+        for n, opt in enumerate(item.card.options, 1):
+            console.print(Text.assemble(f"  {n}. ", (opt.text, CODE_STYLE)))
+    console.print()
+
+
+def answer_prompt(item: Item) -> Text:
+    if is_self_graded(item.card):
+        return Text("Think of the answer, then press Enter (or type it): ", style="bold")
+    return Text(PROMPTS.get(item.card.card.kind, "Answer?") + " ", style="bold")
+
+
+def render_reveal(console: Console, reveal: Reveal) -> None:
+    card = reveal.item.card
+    c = card.card
+    console.print()
+    v = reveal.verdict
+    if v is not None:
+        if v.correct:
+            console.print(Text("✓ Right", style="bold green"))
+        else:
+            typed = reveal.typed or "(nothing)"
+            console.print(Text.assemble(("✗ Wrong", "bold red"), "  you answered ", (typed, CODE_STYLE)))
+    if c.kind == "choice":
+        for n, opt in enumerate(card.options, 1):
+            mark = "✓" if opt.correct else " "
+            style = "bold green" if opt.correct else "dim"
+            console.print(Text.assemble(f"  {mark} {n}. ", (opt.text, style)))
+    elif c.kind == "cloze" and c.cloze is not None:
+        console.print(Text.assemble(("Answer: ", "bold"), (c.cloze, "bold green")))
+        console.print(Padding(code_block(c.code), (0, 0, 0, 2)))
+        if card.answer is not None:
+            console.print(Text.assemble(("Result: ", "dim"), card.answer.text))
+    elif card.answer is not None:
+        text = card.answer.text
+        if "\n" in text.rstrip("\n"):
+            console.print(Text("Answer:", style="bold"))
+            console.print(Padding(Text(text.rstrip("\n"), style="green"), (0, 0, 0, 2)))
+        else:
+            console.print(Text.assemble(("Answer: ", "bold"), (text, "bold green")))
+    if reveal.item.answer_changed:
+        console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
+    if c.explain.strip():
+        console.print()
+        console.print(inline(c.explain.strip()))
+    if c.source.strip():
+        console.print(Text(f"Source: {c.source.strip()}", style="dim"))
+    console.print()
+    console.print(rating_line(reveal))
+
+
+def rating_line(reveal: Reveal) -> Text:
+    """``1: Again (1m)  2: Hard (6m)  3: Good (10m)  4: Easy (8d)`` with the proposed one bold."""
+    t = Text()
+    for k, r in enumerate(RATINGS):
+        o = reveal.outcomes[r]
+        if k:
+            t.append("  ")
+        style = "bold reverse" if r == reveal.proposed else ""
+        t.append(f"{int(r)}: {o.name} ({format_interval(o.interval)})", style=style)
+    return t
+
+
+def rating_prompt(reveal: Reveal) -> Text:
+    if reveal.proposed is None:
+        return Text("Did you get it? 1-4: ", style="bold")
+    return Text(f"Rating [Enter = {int(reveal.proposed)} {reveal.proposed.name}]: ", style="bold")
+
+
+def render_summary(console: Console, summary: Summary, session: Session) -> None:
+    due, new, _ = session.counts()
+    console.rule(style="dim")
+    parts = [f"Reviewed {summary.rated} card{'s' if summary.rated != 1 else ''}"]
+    graded = []
+    if summary.right or summary.wrong:
+        graded.append(f"{summary.right} right, {summary.wrong} wrong")
+    if summary.self_graded:
+        graded.append(f"{summary.self_graded} self-graded")
+    if graded:
+        parts.append(": " + "; ".join(graded))
+    line = "".join(parts)
+    if summary.skipped:
+        line += f"; skipped {summary.skipped}"
+    console.print(Text(line + ".", style="bold"))
+    if summary.by_rating:
+        console.print("  ".join(f"{name} {n}" for name, n in summary.by_rating.items()))
+    console.print(f"Left in this session: {due} due, {new} new.")
+
+
+class _Quit(Exception):
+    pass
+
+
+def run(session: Session, console: Console, *, clock: Callable[[], datetime],
+        ask: Callable[[Text], str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic) -> Summary:
+    """Quiz until the queue is empty or the learner quits; prints and returns the summary."""
+
+    def _ask(prompt: Text) -> str:
+        try:
+            if ask is not None:
+                return ask(prompt)
+            return console.input(prompt)
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            raise _Quit() from None
+
+    def _undo() -> None:
+        item = session.undo()
+        if item is None:
+            console.print(Text("Nothing to undo in this session.", style="yellow"))
+        else:
+            console.print(Text(f"Undid the last rating ({item.id}).", style="yellow"))
+
+    try:
+        while (item := session.current) is not None:
+            render_question(console, item, session.counts())
+            shown = monotonic()
+            typed = _ask(answer_prompt(item))
+            cmd = typed.strip().lower()
+            if cmd == "q":
+                raise _Quit()
+            if cmd == "s":
+                session.skip()
+                continue
+            if cmd == "u":
+                _undo()
+                continue
+            if cmd in ("?", "h", "help"):
+                console.print(Text(HELP, style="dim"))
+                typed = _ask(answer_prompt(item))
+            reveal = session.reveal(typed, clock(), int((monotonic() - shown) * 1000))
+            render_reveal(console, reveal)
+            while True:
+                choice = _ask(rating_prompt(reveal)).strip().lower()
+                if choice == "" and reveal.proposed is not None:
+                    session.rate(reveal, reveal.proposed)
+                    break
+                if choice in ("1", "2", "3", "4"):
+                    session.rate(reveal, Rating(int(choice)))
+                    break
+                if choice == "q":
+                    raise _Quit()
+                if choice == "s":
+                    session.skip()
+                    break
+                if choice == "u":
+                    _undo()
+                    break
+                console.print(Text(RATING_HELP, style="dim"))
+        console.rule(style="dim")
+        console.print(Text("Nothing more to review for now.", style="bold green"))
+    except _Quit:
+        pass
+    summary = session.summary()
+    render_summary(console, summary, session)
+    return summary

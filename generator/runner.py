@@ -1,0 +1,185 @@
+"""Stage 2a: run cards in a pool of worker processes, with the cache in front of them.
+
+This module never imports torch: it starts ``python -m generator.worker`` processes (each imports
+torch once and forks a pristine child per card) only when some card is not cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from generator.cache import Cache, key
+from generator.model import Card, RunResult
+
+#: How long past a card's own timeout we wait for the worker itself before declaring it dead.
+WORKER_GRACE = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running one card came to: a result (fresh or cached), a skip, or a failure."""
+
+    card: Card
+    device: str
+    result: RunResult | None = None
+    skipped: str | None = None
+    failed: str | None = None  # timeout, crash, machinery failure: never cached
+    cached: bool = False
+
+
+def cuda_present() -> bool:
+    """A cheap guess, without importing torch: an NVIDIA driver and a torch build that is not CPU-only."""
+    from generator.cache import torch_version
+
+    return Path("/proc/driver/nvidia/version").exists() and "+cpu" not in torch_version()
+
+
+def resolve_device(card: Card, override: str | None) -> str:
+    dev = override or card.device
+    if dev == "auto":
+        return "cuda" if cuda_present() else "cpu"
+    return dev
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        pkg_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "generator.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=env, text=True, bufsize=1,
+        )
+        self.ready = False
+
+    def _readline(self, timeout: float) -> dict[str, Any]:
+        out: IO[str] | None = self.proc.stdout
+        assert out is not None
+        box: list[str] = []
+        t = threading.Thread(target=lambda: box.append(out.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        if not box or not box[0]:
+            raise WorkerDied("the worker process stopped answering" if not box else "the worker process died")
+        return json.loads(box[0])
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        if not self.ready:
+            hello = self._readline(120.0)
+            if not hello.get("ready"):
+                raise WorkerDied(f"the worker did not start: {hello}")
+            self.ready = True
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise WorkerDied(f"the worker process died ({e})") from e
+        return self._readline(float(job["timeout"]) + WORKER_GRACE)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _job(n: int, card: Card, device: str, sources: dict[str, str]) -> dict[str, Any]:
+    return {
+        "job": n, "id": card.id, "file": card.file, "line": card.line,
+        "abspath": sources.get(card.file), "setup": card.setup, "setup_line": card.setup_line,
+        "code": card.code, "code_line": card.code_line, "answer": card.answer,
+        "raises": card.raises, "output": card.output, "choices": list(card.choices),
+        "seed": card.seed, "timeout": card.timeout, "requires": list(card.requires),
+        "device": device,
+    }
+
+
+def run_cards(
+    cards: Sequence[Card],
+    *,
+    cache: Cache,
+    sources: dict[str, str] | None = None,
+    device: str | None = None,
+    jobs: int | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Results for ``cards`` in order: from the cache, or by running them in worker processes."""
+    sources = sources or {}
+    outcomes: list[Outcome | None] = [None] * len(cards)
+    todo: list[tuple[int, Card, str, str]] = []
+    for i, card in enumerate(cards):
+        dev = resolve_device(card, device)
+        if dev == "cuda" and not cuda_present():
+            outcomes[i] = Outcome(card, dev, skipped="requires cuda: no CUDA device is available")
+        elif (k := key(card, dev)) and (hit := cache.get(k)) is not None:
+            outcomes[i] = Outcome(card, dev, result=hit, cached=True)
+        else:
+            todo.append((i, card, dev, k))
+            continue
+        if on_done:
+            on_done(outcomes[i])  # type: ignore[arg-type]
+    if todo:
+        n_workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+        q: queue.Queue[tuple[int, Card, str, str]] = queue.Queue()
+        for item in todo:
+            q.put(item)
+        lock = threading.Lock()
+
+        def work() -> None:
+            worker = _Worker()
+            try:
+                while True:
+                    try:
+                        i, card, dev, k = q.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        reply = worker.run(_job(i, card, dev, sources))
+                    except WorkerDied as e:
+                        worker.close()
+                        worker = _Worker()
+                        reply = {"status": "crash", "reason": f"{card.file}:{card.line} [{card.id}]: {e}"}
+                    oc = _outcome(card, dev, reply)
+                    if oc.result is not None:
+                        cache.put(k, card.id, oc.result)
+                    with lock:
+                        outcomes[i] = oc
+                        if on_done:
+                            on_done(oc)
+            finally:
+                worker.close()
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return [o for o in outcomes if o is not None]
+
+
+def _outcome(card: Card, dev: str, reply: dict[str, Any]) -> Outcome:
+    status = reply.get("status")
+    if status == "ok":
+        return Outcome(card, dev, result=RunResult.from_dict(reply["result"]))
+    if status == "skipped":
+        return Outcome(card, dev, skipped=reply["reason"])
+    return Outcome(card, dev, failed=reply.get("reason", "unknown failure"))

@@ -1,0 +1,71 @@
+"""Stage 3: turn run outcomes into verified cards, and check the author's claims against them.
+
+Pure and torch-free: the same code decides the status of a fresh result and of a cached one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import replace
+
+from generator.grading import matches
+from generator.model import Answer, BuiltCard, Option
+from generator.runner import Outcome
+
+_KIND_OF_TYPE = {"shape": "shape", "dtype": "dtype", "error": "error", "output": "output"}
+
+
+def infer_kind(answer: Answer) -> str:
+    return _KIND_OF_TYPE.get(answer.type, "value")
+
+
+def _shuffled(card_id: str, options: list[Option]) -> tuple[Option, ...]:
+    seed = int(hashlib.sha256(card_id.encode()).hexdigest()[:16], 16)
+    out = list(options)
+    random.Random(seed).shuffle(out)
+    return tuple(out)
+
+
+def _expect_text(expect: object) -> str:
+    if isinstance(expect, bool):
+        return str(expect)
+    return expect if isinstance(expect, str) else repr(expect)
+
+
+def verify(outcome: Outcome) -> BuiltCard:
+    card = outcome.card
+    where = f"{card.location} [{card.id}]"
+    if outcome.skipped:
+        return BuiltCard(card=card, status="skipped", reason=outcome.skipped, ran_on=outcome.device)
+    if outcome.failed or outcome.result is None:
+        return BuiltCard(card=card, status="failed", reason=outcome.failed or f"{where}: no result",
+                         ran_on=outcome.device)
+    res = outcome.result
+    common = {"stdout": res.stdout, "torch_version": res.torch_version, "ran_on": res.device,
+              "cached": outcome.cached}
+    if res.error is not None or res.answer is None:
+        return BuiltCard(card=card, status="failed", reason=res.error or f"{where}: no answer", **common)  # type: ignore[arg-type]
+    answer = res.answer
+    if not card.kind:
+        card = replace(card, kind=infer_kind(answer))
+    options: tuple[Option, ...] = ()
+    if card.choices:
+        opts = [Option(answer.text, True, card.answer or "")]
+        opts += [Option(a.text, False, expr) for a, expr in zip(res.choices, card.choices, strict=True)]
+        seen: dict[str, str] = {}
+        for o in opts:
+            if o.text in seen:
+                return BuiltCard(card=card, status="failed", answer=answer, **common,  # type: ignore[arg-type]
+                                 reason=f"{where}: choices: expected every option to differ, found `{o.expr}` and `{seen[o.text]}` both give {o.text!r}")
+            seen[o.text] = o.expr
+        options = _shuffled(card.id, opts)
+    problems: list[str] = []
+    if card.expect is not None and not matches(answer.to_dict(), _expect_text(card.expect)):
+        problems.append(f"{where}: expect contradicted by PyTorch\nExpected:\n    {_indent(_expect_text(card.expect))}\nGot:\n    {_indent(answer.text)}")
+    return BuiltCard(card=card, status="ok", answer=answer, options=options, problems=tuple(problems),
+                     **common)  # type: ignore[arg-type]
+
+
+def _indent(text: str) -> str:
+    return text.rstrip("\n").replace("\n", "\n    ")

@@ -1,0 +1,281 @@
+"""Stage 2b: the snippet worker, the only module that imports torch.
+
+Run as ``python -m generator.worker``. It imports torch once, then serves jobs read as JSON lines on
+stdin: for each card it forks a child that runs the card in a pristine copy of this process (fresh
+namespace, seeded RNG, its own temporary working directory) and sends the result back over a pipe.
+Whatever the card does (change the default dtype, grad mode, print options or threads, import
+modules, write files, crash the interpreter, loop forever) dies with the child. The server waits
+with the card's timeout and kills a runaway; it answers one JSON line per job on stdout.
+
+CUDA cannot be initialised before a fork, so this process never touches the GPU: a CUDA card's child
+initialises CUDA itself (slower per card, equally isolated).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # never initialise CUDA in the server
+
+import torch  # noqa: E402  (after the environment is set)
+import torch.nn  # noqa: E402
+import torch.nn.functional  # noqa: E402
+
+MAX_VALUES = 1000
+
+
+def describe(value: Any) -> dict[str, Any]:
+    """A live value -> an ``Answer`` dict: torch's own repr plus machine-readable parts."""
+    if isinstance(value, torch.Size):
+        return {"type": "shape", "text": repr(value), "shape": list(value)}
+    if isinstance(value, torch.dtype):
+        return {"type": "dtype", "text": str(value), "dtype": str(value)}
+    if isinstance(value, torch.Tensor):
+        d: dict[str, Any] = {"type": "tensor", "text": repr(value), "shape": list(value.shape),
+                             "dtype": str(value.dtype), "device": str(value.device)}
+        try:
+            if value.numel() <= MAX_VALUES and not value.is_complex() and value.layout == torch.strided:
+                d["value"] = value.detach().cpu().tolist()
+                json.dumps(d["value"], allow_nan=False)
+        except (RuntimeError, TypeError, ValueError):
+            d.pop("value", None)
+        return d
+    if isinstance(value, BaseException):
+        return error_answer(value)
+    d = {"type": "python", "text": repr(value)}
+    try:
+        json.dumps(value, allow_nan=False)
+        d["value"] = value
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return d
+
+
+def error_answer(e: BaseException) -> dict[str, Any]:
+    message = str(e)
+    here = os.getcwd()
+    message = message.replace(here + os.sep, "").replace(here, ".")
+    return {"type": "error", "text": f"{type(e).__name__}: {message}" if message else type(e).__name__,
+            "exception": type(e).__name__, "message": message}
+
+
+def _pad(src: str, line: int) -> str:
+    """Shift ``src`` so that its line numbers are the YAML file's."""
+    return "\n" * max(line - 1, 0) + src
+
+
+def _where(job: dict[str, Any]) -> str:
+    return f"{job['file']}:{job['line']} [{job['id']}]"
+
+
+def _traceback(e: BaseException, job: dict[str, Any]) -> str:
+    """``file:line [id]: Type: message`` and the card's own frames, pointing into the YAML file."""
+    ans = error_answer(e)
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == job["file"]]
+    line = frames[-1].lineno if frames else job["line"]
+    out = [f"{job['file']}:{line} [{job['id']}]: {ans['text']}"]
+    abspath = job.get("abspath")
+    for f in frames:
+        src = ""
+        if abspath and f.lineno:
+            with contextlib.suppress(OSError, IndexError, UnicodeDecodeError):
+                with open(abspath, encoding="utf-8") as fh:
+                    src = fh.read().splitlines()[f.lineno - 1].strip()
+        out.append(f"  {job['file']}:{f.lineno}: {src}")
+    return "\n".join(out)
+
+
+def _raised_matches(e: BaseException, name: str) -> bool:
+    short = name.split(".")[-1]
+    return any(c.__name__ == short for c in type(e).__mro__)
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+
+
+def run_card(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one card in this (forked) process; returns a ``RunResult`` dict or a skip."""
+    for req in job.get("requires", ()):
+        if req == "cuda" and not torch.cuda.is_available():
+            return {"skipped": "requires cuda: no CUDA device is available"}
+        if req in ("torchvision", "numpy"):
+            try:
+                __import__(req)
+            except Exception as e:  # a broken install fails in many ways
+                return {"skipped": f"requires {req}: it cannot be imported here ({type(e).__name__}: {e})"}
+    dev = torch.device(job["device"])
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return {"skipped": "requires cuda: no CUDA device is available"}
+    _seed(job["seed"])
+    ns: dict[str, Any] = {"__name__": "__card__", "torch": torch, "nn": torch.nn,
+                          "F": torch.nn.functional, "device": dev}
+    out = io.StringIO()
+    result: dict[str, Any] = {"answer": None, "choices": [], "stdout": "", "error": None,
+                              "torch_version": torch.__version__, "device": dev.type}
+    fname = job["file"]
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            if job["setup"]:
+                exec(compile(_pad(job["setup"], job["setup_line"]), fname, "exec"), ns)
+            if job["code"]:
+                exec(compile(_pad(job["code"], job["code_line"]), fname, "exec"), ns)
+        except BaseException as e:
+            if job.get("raises") and _raised_matches(e, job["raises"]):
+                result["answer"] = error_answer(e)
+            elif job.get("raises"):
+                result["error"] = f"{_where(job)}: expected `{job['raises']}` to be raised, found " + _traceback(e, job).split(": ", 1)[1]
+            else:
+                result["error"] = _traceback(e, job)
+        else:
+            if job.get("raises"):
+                result["error"] = f"{_where(job)}: expected `{job['raises']}` to be raised, found that the code finished without an exception"
+            elif job.get("output"):
+                result["answer"] = None  # filled from stdout below
+            elif job.get("answer"):
+                try:
+                    value = eval(compile(_pad(job["answer"].strip(), job["line"]), fname, "eval"), ns)
+                    result["answer"] = describe(value)
+                except BaseException as e:
+                    result["error"] = _traceback(e, job)
+        if result["error"] is None:
+            for expr in job.get("choices", ()):
+                try:
+                    result["choices"].append(describe(eval(compile(expr.strip(), fname, "eval"), ns)))
+                except BaseException as e:
+                    result["choices"].append(error_answer(e))
+    result["stdout"] = out.getvalue()
+    if job.get("output") and result["error"] is None:
+        result["answer"] = {"type": "output", "text": result["stdout"]}
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def _child(job: dict[str, Any], w: int) -> None:
+    """In the forked child: isolate, run, write the result, exit without cleanup."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)  # a card calling input() must not read our jobs
+        os.dup2(devnull, 1)  # nor write into our protocol
+        os.dup2(devnull, 2)
+        tmp = tempfile.mkdtemp(prefix="tnquiz-card-")
+        os.chdir(tmp)
+        try:
+            res = run_card(job)
+        finally:
+            os.chdir("/")
+            shutil.rmtree(tmp, ignore_errors=True)
+        data = json.dumps(res).encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(w, view)
+            view = view[n:]
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        extra = " (out of memory?)" if sig == signal.SIGKILL else ""
+        return f"the interpreter was killed by {name}{extra}"
+    return f"the interpreter exited with status {os.WEXITSTATUS(status)} before giving a result"
+
+
+def serve_one(job: dict[str, Any]) -> dict[str, Any]:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(r)
+        _child(job, w)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + float(job["timeout"])
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([r], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+    if timed_out:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
+    where = _where(job)
+    if timed_out:
+        return {"status": "timeout", "reason": f"{where}: timed out after {job['timeout']:g} s and was killed"}
+    data = b"".join(chunks)
+    if status != 0 or not data:
+        return {"status": "crash", "reason": f"{where}: crashed: {_describe_status(status)}"}
+    res = json.loads(data)
+    if "skipped" in res:
+        return {"status": "skipped", "reason": res["skipped"]}
+    return {"status": "ok", "result": res}
+
+
+def _warm_up() -> None:
+    """Import lazily loaded parts now, once, so that children do not each pay for them."""
+    repr(torch.zeros(2, 2))
+    repr(torch.zeros(2, dtype=torch.int64))
+    for name in ("torch.optim", "torch.utils.data"):
+        importlib.import_module(name)
+
+
+def main() -> None:
+    torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
+    _warm_up()
+    proto = sys.stdout
+    sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
+    proto.write(json.dumps({"ready": True, "torch": torch.__version__}) + "\n")
+    proto.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        try:
+            reply = serve_one(job)
+        except Exception as e:  # the machinery failed: never cached, reported as such
+            reply = {"status": "crash", "reason": f"{_where(job)}: the worker failed: {type(e).__name__}: {e}"}
+        reply["job"] = job["job"]
+        proto.write(json.dumps(reply) + "\n")
+        proto.flush()
+
+
+if __name__ == "__main__":
+    main()
