@@ -57,8 +57,14 @@ class _Node:
 _constructor = yaml.SafeLoader("")
 
 
+_STD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null",
+                                                   "timestamp", "binary", "merge", "value")}
+
+
 def _to_node(node: yaml.Node) -> _Node:
     line = node.start_mark.line + 1
+    if node.tag not in _STD_TAGS:
+        raise yaml.constructor.ConstructorError(None, None, f"unsupported tag {node.tag!r}", node.start_mark)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, _Node] = {}
         key_lines: dict[str, int] = {}
@@ -164,8 +170,9 @@ def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
         return [], [Problem(Location(shown, 1), None, "expected a mapping with `deck` and `cards`, found an empty file")]
     try:
         doc = _to_node(root_node)
-    except yaml.YAMLError as e:
-        return [], [Problem(Location(shown, root_node.start_mark.line + 1), None, f"invalid YAML value: {e}")]
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else root_node.start_mark.line + 1
+        return [], [Problem(Location(shown, line), None, f"invalid YAML value: {e.problem}")]
     return _FileLoader(shown, doc).run()
 
 
@@ -341,7 +348,7 @@ class _FileLoader:
         if not isinstance(card_id, str) or not ID_RE.match(card_id):
             err("id", f"`id`: expected lowercase letters, digits, `-`, `_` or `.` (starting with a letter or digit), found {card_id!r}")
         question = text("question", required=True)
-        if "question" in vals and not question.strip():
+        if isinstance(vals.get("question"), str) and not question.strip():
             err("question", "`question`: expected some text, found an empty string")
         setup = text("setup")
         code = text("code")
@@ -365,9 +372,15 @@ class _FileLoader:
             err("output", f"`output`: expected `true`, found {_type_name(output)} {output!r}")
             output = False
         choices = vals.get("choices") or []
-        if "choices" in vals and (not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices)):
-            err("choices", f"`choices`: expected a non-empty list of expressions (strings), found {_type_name(vals.get('choices'))}")
-            choices = []
+        if isinstance(choices, list):  # `- 3` is the expression `3`, as for `answer`
+            choices = [repr(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else c for c in choices]
+        if "choices" in vals:
+            if not isinstance(choices, list) or not choices:
+                err("choices", f"`choices`: expected a non-empty list of expressions (strings), found {_type_name(vals.get('choices'))}")
+                choices = []
+            elif bad_choice := [c for c in choices if not isinstance(c, str)]:
+                err("choices", f"`choices`: expected every option to be an expression (a string), found {_type_name(bad_choice[0])} {bad_choice[0]!r}; quote it")
+                choices = []
         if choices and answer is None:
             err("choices", "`choices` needs `answer`: the options are the value of `answer` and of each choice")
         cloze = vals.get("cloze")

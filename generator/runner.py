@@ -92,14 +92,15 @@ class _Worker:
         return self._readline(float(job["timeout"]) + WORKER_GRACE)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
+        try:
+            if self.proc.stdin is not None:
                 self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except Exception:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.wait(timeout=5)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def _job(n: int, card: Card, device: str, sources: dict[str, str]) -> dict[str, Any]:

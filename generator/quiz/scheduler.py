@@ -104,8 +104,8 @@ def format_interval(delta: timedelta) -> str:
     days = hours / 24
     if days < 30:
         return f"{round(days)}d"
-    months = days / 30.4375
-    if months < 12:
+    if days < 365:
+        months = days / 30.4375
         return f"{months:.1f}".rstrip("0").rstrip(".") + "mo"
     years = days / 365.25
     return f"{years:.1f}".rstrip("0").rstrip(".") + "y"

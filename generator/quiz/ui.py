@@ -210,6 +210,9 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
             render_question(console, item, session.counts())
             shown = monotonic()
             typed = _ask(answer_prompt(item))
+            while typed.strip().lower() in ("?", "help"):
+                console.print(Text(HELP, style="dim"))
+                typed = _ask(answer_prompt(item))
             cmd = typed.strip().lower()
             if cmd == "q":
                 raise _Quit()
@@ -219,9 +222,6 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
             if cmd == "u":
                 _undo()
                 continue
-            if cmd in ("?", "h", "help"):
-                console.print(Text(HELP, style="dim"))
-                typed = _ask(answer_prompt(item))
             reveal = session.reveal(typed, clock(), int((monotonic() - shown) * 1000))
             render_reveal(console, reveal)
             while True:

@@ -25,16 +25,30 @@ def highlight_python(code: str) -> Markup:
     return Markup(_highlight(code.rstrip("\n") + "\n"))
 
 
-def highlight_css(style: str = "default", dark_style: str = "monokai") -> str:
-    """CSS for the token classes: a light style, and a dark one under ``.nightMode``/dark schemes."""
+def highlight_css(
+    style: str = "default",
+    dark_style: str = "monokai",
+    *,
+    dark_selectors: tuple[str, ...] = (".nightMode",),
+    media: bool = True,
+) -> str:
+    """CSS for the token classes: a light style, and a dark one under ``.nightMode``/dark schemes.
+
+    ``dark_selectors`` are the ancestor classes that switch to the dark style (Anki desktop and
+    AnkiMobile use ``.nightMode``, older AnkiDroid ``.night_mode``); ``media=False`` leaves out the
+    ``prefers-color-scheme`` block (Anki decides night mode itself, whatever the OS says).
+    """
     from pygments.formatters import HtmlFormatter
 
     light = HtmlFormatter(style=style, cssclass="tnq-code").get_style_defs(".tnq-code")
     dark = HtmlFormatter(style=dark_style, cssclass="tnq-code").get_style_defs(".tnq-code")
-    dark_night = "\n".join(".nightMode " + line for line in dark.splitlines() if line.startswith(".tnq-code"))
-    dark_media = "@media (prefers-color-scheme: dark) {\n" + "\n".join(
-        line for line in dark.splitlines() if line.startswith(".tnq-code")) + "\n}"
-    return light + "\n" + dark_night + "\n" + dark_media
+    dark_lines = [line for line in dark.splitlines() if line.startswith(".tnq-code")]
+    parts = [light]
+    for selector in dark_selectors:
+        parts.append("\n".join(f"{selector} {line}" for line in dark_lines))
+    if media:
+        parts.append("@media (prefers-color-scheme: dark) {\n" + "\n".join(dark_lines) + "\n}")
+    return "\n".join(parts)
 
 
 _BACKTICK = re.compile(r"`([^`]+)`")

@@ -1,0 +1,225 @@
+"""The ``tnquiz quiz`` and ``tnquiz stats`` click commands.
+
+This module imports only click at import time (the main ``tnquiz`` group imports it on every start);
+rich, fsrs and sqlite are imported when a command runs. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from generator.model import Deck
+    from generator.quiz.session import Queue
+    from generator.quiz.store import Store
+
+DEFAULT_CARDS = Path("build") / "cards.json"
+
+
+def _now() -> datetime:
+    from generator.quiz import clock
+
+    try:
+        return clock.now()
+    except ValueError:
+        raise click.ClickException(
+            f"{clock.ENV_NOW}={os.environ.get(clock.ENV_NOW)!r} is not an ISO timestamp "
+            "(e.g. 2025-01-31T09:00:00+01:00)") from None
+
+
+def _load_deck(path: Path) -> Deck:
+    from generator.quiz.session import DeckError, load_deck
+
+    try:
+        return load_deck(path)
+    except DeckError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _db_path(db: Path | None, cards: Path) -> Path:
+    from generator.quiz.store import default_db_path
+
+    path = (db or default_db_path()).expanduser()
+    build_dir = cards.resolve().parent
+    if build_dir != Path.cwd().resolve() and path.resolve().is_relative_to(build_dir):
+        raise click.ClickException(
+            f"the review database {path} is inside {build_dir}, the build output that `tnquiz build` "
+            "rewrites: put it elsewhere (--db or TNQUIZ_DB)")
+    return path
+
+
+def _open_store(path: Path | str) -> Store:
+    from generator.quiz.store import Store, StoreError
+
+    try:
+        return Store(path)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot open the review database {path}: {e}") from None
+
+
+CARDS_OPTION = click.option(
+    "--cards", "cards_path", type=click.Path(path_type=Path, dir_okay=False), default=str(DEFAULT_CARDS),
+    show_default=True, help="The built deck (written by `tnquiz build`).")
+DB_OPTION = click.option(
+    "--db", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Review database (SQLite). Default: $TNQUIZ_DB, else reviews.sqlite3 in the user data "
+         "dir (see `tnquiz stats`).")
+
+
+@click.command()
+@click.option("--deck", default=None, metavar="DECK",
+              help="Only this deck and its sub-decks (e.g. PyTorch::Tensors; case-insensitive).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Only cards with this tag (repeat: cards with any of them).")
+@click.option("--new", "new_limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="New cards per day (counted from today's reviews). [default: 20]")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="At most N cards in this session (due cards first).")
+@CARDS_OPTION
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the queue as JSON and exit (no prompts; for scripts).")
+def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: int | None,
+         cards_path: Path, db: Path | None, as_json: bool) -> None:
+    """Review cards in the terminal, scheduled by FSRS spaced repetition.
+
+    Reads the built deck (build/cards.json; nothing is run) and asks the cards that are due, then new
+    cards up to the daily limit. Type your answer (a shape as 2x3 or (2, 3), a dtype, an exception
+    name, a number, an option number, the missing code); the verified answer, its explanation and
+    what each rating would schedule are shown. Enter accepts the proposed rating, 1-4 picks another
+    (Again, Hard, Good, Easy); s skips, u undoes the last rating, q quits. Every rating is saved at
+    once.
+
+    \b
+    Examples:
+      tnquiz quiz
+      tnquiz quiz --deck PyTorch::Tensors --new 5 --limit 20
+      tnquiz quiz --tag squeeze --json      # the queue, for scripts
+    """
+    from generator.quiz import clock
+    from generator.quiz.session import (
+        DEFAULT_NEW_PER_DAY,
+        build_queue,
+        select_cards,
+    )
+
+    now = _now()
+    built = _load_deck(cards_path)
+    cards = select_cards(built.cards, deck, tags)
+    if not cards:
+        ok = [c for c in built.cards if c.status == "ok"]
+        if not ok:
+            raise click.ClickException(
+                f"no card in {cards_path} has status ok: see `tnquiz check`, then `tnquiz build`")
+        decks = sorted({c.card.deck for c in ok})
+        what = " ".join(([f"--deck {deck}"] if deck else []) + [f"--tag {t}" for t in tags])
+        raise click.ClickException(
+            f"no card matches {what} (decks: {', '.join(decks)})")
+    db_path = _db_path(db, cards_path)
+    store = _open_store(db_path)
+    try:
+        states = store.states()
+        new_today = store.new_cards_since(clock.day_start(now))
+        queue = build_queue(
+            cards, states, now, new_limit=DEFAULT_NEW_PER_DAY if new_limit is None else new_limit,
+            new_today=new_today, limit=limit, all_ids=[c.id for c in built.cards])
+        if as_json:
+            out = {"now": now.isoformat(), "cards_file": str(cards_path), "db": str(db_path),
+                   **queue.to_dict()}
+            click.echo(json.dumps(out, indent=1))
+            return
+        if not sys.stdin.isatty():
+            raise click.ClickException(
+                "stdin is not a terminal: run `tnquiz quiz` in a terminal, or add --json to print "
+                "the queue")
+        _interactive(queue, store, now, [c.id for c in cards])
+    finally:
+        store.close()
+
+
+def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from generator.quiz import clock, ui
+    from generator.quiz.scheduler import make_scheduler
+    from generator.quiz.session import Session
+
+    console = Console(highlight=False)
+    head = Text.assemble(
+        ("tnquiz quiz", "bold"), f"  {queue.due} due, {queue.new} new",
+        (f" (new today {queue.new_today}/{queue.new_limit})", "dim"))
+    console.print(head)
+    if queue.hidden:
+        console.print(Text(f"{queue.hidden} reviewed card(s) are no longer in the deck: kept, not shown.",
+                           style="dim"))
+    if not queue.items:
+        console.print(Text("Nothing due now.", style="bold green") + _next_due(store, ids, now))
+        return
+    session_id = f"{clock.iso(now)}-{os.getpid()}"
+    session = Session(queue, store, make_scheduler(fuzz=clock.fuzz_enabled()), session_id=session_id)
+    ui.run(session, console, clock=clock.now)
+    console.print(_next_due(store, ids, clock.now()).strip())
+
+
+def _next_due(store: Store, ids: list[str], now: datetime) -> str:
+    from generator.quiz.clock import utc
+    from generator.quiz.scheduler import format_interval
+
+    states = store.states(ids)
+    later = [s.card.due for s in states.values() if s.card.due > utc(now)]
+    if not later:
+        return ""
+    nxt = min(later)
+    return f" Next card due in {format_interval(nxt - utc(now))} ({nxt.astimezone(now.tzinfo):%Y-%m-%d %H:%M})."
+
+
+@click.command()
+@DB_OPTION
+@CARDS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON (for scripts).")
+def stats(db: Path | None, cards_path: Path, as_json: bool) -> None:
+    """Show what is due and how reviews went: due today and in the next 7 days, reviews and
+    retention per day for the last 30 days, and per deck.
+
+    Cards removed from the deck keep their history but are not counted as due. Without a built deck
+    (--cards), every card in the review database counts.
+
+    \b
+    Examples:
+      tnquiz stats
+      tnquiz stats --json | python -m json.tool
+      tnquiz stats --db ~/other-reviews.sqlite3
+    """
+    from generator.quiz import stats as st
+
+    now = _now()
+    deck = None
+    if cards_path.exists() or cards_path != DEFAULT_CARDS:
+        deck = _load_deck(cards_path)
+    db_path = _db_path(db, cards_path)
+    store = _open_store(db_path if db_path.exists() else ":memory:")
+    try:
+        data = st.compute(store, deck, now)
+    finally:
+        store.close()
+    data["db"] = str(db_path)
+    data["cards_file"] = str(cards_path) if deck is not None else None
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    text = st.render(data)
+    if deck is None:
+        text += f"\n(no built deck at {cards_path}: every card in the database is counted)"
+    if not db_path.exists():
+        text += "\n(no review database yet: start with `tnquiz quiz`)"
+    click.echo(text)

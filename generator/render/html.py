@@ -1,0 +1,244 @@
+"""Stage 4 (HTML): ``quiz.html``, one self-contained page that quizzes the verified cards offline.
+
+Everything is inline: the CSS (with the pygments token styles), the grader (``templates/html/grade.js``,
+the same rules as ``generator/grading.py``), the app (``templates/html/quiz.js``) and the cards, as JSON
+in a ``<script type="application/json">`` element. Code is highlighted here, at build time: each snippet
+is stored as pygments tokens (``"plain text"`` or ``["css-class", "text"]``) that the page turns into
+elements with ``textContent``, so no card text ever goes through an HTML parser in the browser.
+A Content-Security-Policy (hashes of the two inline scripts, ``default-src 'none'``) forbids every
+network request and any other script.
+
+Templates (``tnquiz build --templates DIR`` overrides each from ``DIR/html/``): ``quiz.html.j2`` (the
+page), ``quiz.css``, ``grade.js``, ``quiz.js``. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from generator.model import BuiltCard, Deck
+from generator.render.env import make_env
+from generator.render.highlight import highlight_css
+
+PAGE_TEMPLATE = "quiz.html.j2"
+ASSETS = ("quiz.css", "grade.js", "quiz.js")
+
+#: Version of the JSON the page embeds (``DATA.v`` in quiz.js); bump on an incompatible change.
+PAGE_DATA_VERSION = 1
+
+#: In the embedded JSON, a float that JSON cannot hold (NaN, inf) becomes ``{FLOAT_KEY: "nan"}``.
+FLOAT_KEY = "$tnq:float"
+
+#: A code token is plain text (a str) or ``[css_class, text]``; ``BLANK`` marks a cloze blank.
+Token = str | list[str] | int
+BLANK = 0
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def write_html(deck: Deck, out_dir: Path, *, templates: Path | None = None) -> Path:
+    """Write out_dir/quiz.html (cards with status 'ok') and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "quiz.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_html(deck, templates=templates), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def render_html(deck: Deck, *, templates: Path | None = None) -> str:
+    """The page as a string (what :func:`write_html` writes)."""
+    env = make_env("html", templates)
+    assert env.loader is not None
+
+    def asset(name: str) -> str:
+        return env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
+
+    css = _inline_safe(highlight_css() + "\n" + asset("quiz.css"), "style")
+    grade_js = _inline_safe(asset("grade.js"), "script")
+    app_js = _inline_safe(asset("quiz.js"), "script")
+    data = page_data(deck)
+    csp = content_security_policy(scripts=(grade_js, app_js), styles=(css,))
+    page = env.get_template(PAGE_TEMPLATE).render(
+        title=_title(deck),
+        css=Markup(css),
+        grade_js=Markup(grade_js),
+        app_js=Markup(app_js),
+        data_json=Markup(json_for_script(data)),
+        csp=csp,
+        count=len(data["cards"]),
+        generator=deck.generator,
+        torch_version=deck.torch_version,
+    )
+    for code in (grade_js, app_js):  # the CSP hashes must match the scripts as written
+        if f"<script>{code}</script>" not in page:
+            raise ValueError(f"{PAGE_TEMPLATE} must contain each script as <script>{{{{ ... }}}}</script>")
+    return page
+
+
+def page_data(deck: Deck) -> dict[str, Any]:
+    """What the page embeds: the cards that built ``ok`` and what the app needs to know about them."""
+    cards = [card_data(bc) for bc in deck.cards if bc.status == "ok" and bc.answer is not None]
+    decks = sorted({c["deck"] for c in cards})
+    key = hashlib.sha256("\n".join(decks).encode()).hexdigest()[:12]
+    return {
+        "v": PAGE_DATA_VERSION,
+        "key": key,  # localStorage key suffix: stable while the set of decks is
+        "generator": deck.generator,
+        "torch": deck.torch_version,
+        "cards": cards,
+    }
+
+
+def card_data(bc: BuiltCard) -> dict[str, Any]:
+    """One card for the page (``answer``, ``options`` and ``cloze`` as in cards.json, for grade.js)."""
+    c = bc.card
+    d: dict[str, Any] = {
+        "id": c.id,
+        "deck": c.deck,
+        "tags": list(c.tags),
+        "kind": c.kind,
+        "q": c.question,
+        "code": code_tokens(c.code),
+        "answer": bc.answer.to_dict() if bc.answer else None,
+        "h": bc.answer_hash,
+    }
+    if c.setup.strip():
+        d["setup"] = code_tokens(c.setup)
+    if bc.options:
+        d["options"] = [o.to_dict() for o in bc.options]
+    if c.cloze is not None:
+        d["cloze"] = c.cloze
+        d["cz"] = code_tokens(c.code, blank=c.cloze)
+    if c.explain:
+        d["explain"] = c.explain
+    if c.source:
+        d["source"] = c.source
+    if c.file:
+        d["where"] = f"{c.file}:{c.line}" if c.line else c.file
+    ran = " on ".join(x for x in (bc.torch_version and f"torch {bc.torch_version}", bc.ran_on) if x)
+    if ran:
+        d["ran"] = ran
+    if bc.stdout and c.kind != "output":
+        d["stdout"] = bc.stdout
+    return d
+
+
+def code_tokens(code: str, *, blank: str | None = None) -> list[Token]:
+    """Highlight ``code`` (pygments, Python) into tokens; ``blank``: its one occurrence becomes ``BLANK``.
+
+    The blank is lexed as a placeholder identifier, so the code around it still highlights as usual.
+    """
+    code = code.rstrip()
+    if not code:
+        return []
+    placeholder = None
+    if blank is not None and blank in code:
+        placeholder = "tnq_blank_"
+        while placeholder in code:
+            placeholder += "_"
+        code = code.replace(blank, placeholder, 1)
+    out: list[Token] = []
+    for cls, text in _lex(code):
+        pieces = text.split(placeholder) if placeholder else [text]
+        for i, piece in enumerate(pieces):
+            if i:
+                out.append(BLANK)
+            if piece:
+                _push(out, cls, piece)
+    return out
+
+
+def _push(out: list[Token], cls: str, text: str) -> None:
+    last = out[-1] if out else None
+    if not cls or text.isspace():
+        if isinstance(last, str):
+            out[-1] = last + text
+        else:
+            out.append(text)
+    elif isinstance(last, list) and last[0] == cls:
+        last[1] += text
+    else:
+        out.append([cls, text])
+
+
+@lru_cache(maxsize=8192)
+def _lex(code: str) -> tuple[tuple[str, str], ...]:
+    from pygments import lex
+    from pygments.lexers import PythonLexer
+
+    tokens = [(_css_class(ttype), text) for ttype, text in lex(code, PythonLexer())]
+    if tokens and tokens[-1][1].endswith("\n"):  # pygments ends the text with a newline
+        cls, text = tokens[-1]
+        tokens[-1] = (cls, text[:-1])
+    return tuple(tokens)
+
+
+def _css_class(ttype: Any) -> str:
+    """The CSS class pygments' HtmlFormatter gives a token type (``""`` for plain text)."""
+    from pygments.token import STANDARD_TYPES
+
+    suffix = ""
+    while ttype not in STANDARD_TYPES:
+        suffix = ttype[-1] + suffix
+        ttype = ttype.parent
+    return STANDARD_TYPES[ttype] + suffix if STANDARD_TYPES[ttype] else ""
+
+
+def json_for_script(data: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&``.
+
+    ``</script>`` or ``<!--`` in a card cannot end or change the element. NaN and infinities, which
+    JSON lacks, become ``{"$tnq:float": "nan" | "inf" | "-inf"}`` (quiz.js turns them back).
+    """
+    text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JSON_ESCAPE_RE.sub(lambda m: _JSON_ESCAPES[m.group()], text)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {FLOAT_KEY: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def content_security_policy(*, scripts: tuple[str, ...], styles: tuple[str, ...]) -> str:
+    """No network, no other file, no script or style but ours (by hash)."""
+
+    def hashes(blocks: tuple[str, ...]) -> str:
+        return " ".join(
+            "'sha256-" + base64.b64encode(hashlib.sha256(b.encode("utf-8")).digest()).decode() + "'"
+            for b in blocks)
+
+    return "; ".join((
+        "default-src 'none'",
+        f"script-src {hashes(scripts)}",
+        f"style-src {hashes(styles)}",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
+
+
+def _inline_safe(text: str, tag: str) -> str:
+    """Text for an inline <script>/<style>: ``</script`` (any case) cannot close the element early."""
+    return re.sub(rf"</(?={tag})", r"<\\/", text, flags=re.IGNORECASE)
+
+
+def _title(deck: Deck) -> str:
+    roots = sorted({bc.card.deck.split("::", 1)[0] for bc in deck.cards if bc.status == "ok"})
+    return "tnquiz: " + (", ".join(roots) if roots and len(roots) <= 3 else "quiz")
