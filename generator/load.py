@@ -10,7 +10,7 @@ import difflib
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ DECK_RE = re.compile(r"^[^:]+(::[^:]+)*$")
 class LoadResult:
     cards: tuple[Card, ...]
     problems: tuple[Problem, ...]
-    sources: dict[str, str] = field(default_factory=dict)  # display path -> absolute path
     files: tuple[str, ...] = ()
 
 
@@ -133,13 +132,11 @@ def display_path(path: Path, root: Path | None = None) -> str:
 def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
     files, problems = discover(paths)
     cards: list[Card] = []
-    sources: dict[str, str] = {}
     seen: dict[str, Card] = {}
     shown_files: list[str] = []
     for path in files:
         shown = display_path(path, root)
         shown_files.append(shown)
-        sources[shown] = str(path.resolve())
         file_cards, file_problems = load_file(path, shown)
         problems.extend(file_problems)
         for card in file_cards:
@@ -150,7 +147,7 @@ def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
                 continue
             seen[card.id] = card
             cards.append(card)
-    return LoadResult(tuple(cards), tuple(problems), sources, tuple(shown_files))
+    return LoadResult(tuple(cards), tuple(problems), tuple(shown_files))
 
 
 def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
@@ -452,6 +449,7 @@ class _FileLoader:
             kind=kind or "", setup=setup, code=code,
             setup_line=lines.get("setup", 0) if setup else 0,
             code_line=lines.get("code", 0) if code else 0,
+            answer_line=lines.get("answer", 0) if answer else 0,
             answer=answer, raises=raises, output=bool(output), choices=tuple(choices),
             cloze=cloze, expect=expect, explain=explain.strip(), tags=all_tags, source=source,
             requires=tuple(requires), device=device, seed=seed, timeout=float(timeout),

@@ -62,6 +62,7 @@ class Card:
     code: str = ""
     setup_line: int = 0  # YAML line of the first line of `setup` (0: none)
     code_line: int = 0  # YAML line of the first line of `code`
+    answer_line: int = 0  # YAML line of `answer`
     answer: str | None = None  # an expression, evaluated after setup + code
     raises: str | None = None  # an exception type name the code must raise
     output: bool = False  # True: captured stdout is the answer
@@ -152,17 +153,38 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class RunError:
+    """The card's code raised where it should not have (or did not raise where it should have).
+
+    Location-free, so that it can be cached: ``frames`` are ``(part, line)`` with ``part`` one of
+    ``setup``, ``code``, ``answer`` and ``line`` counted within that part. ``verify`` maps them onto
+    the YAML file as it is now.
+    """
+
+    message: str
+    frames: tuple[tuple[str, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "frames": [list(f) for f in self.frames]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunError:
+        return cls(message=d["message"], frames=tuple((str(p), int(n)) for p, n in d.get("frames", ())))
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What the worker saw for one card: the answer, the options' values, the printed output.
 
-    ``error`` is set when the card's code raised where no exception was asked for: that is a real,
-    cacheable result (the code is wrong), unlike a timeout or a crash, which never reach here.
+    ``error`` is set when the card's code raised where no exception was asked for (or did not raise
+    where one was): that is a real, cacheable result (the code is wrong), unlike a timeout or a
+    crash, which never reach here.
     """
 
     answer: Answer | None
     choices: tuple[Answer, ...] = ()
     stdout: str = ""
-    error: str | None = None  # "file:line [id]: TypeName: message" plus traceback lines
+    error: RunError | None = None
     torch_version: str = ""
     device: str = "cpu"
     seconds: float = 0.0
@@ -172,7 +194,7 @@ class RunResult:
             "answer": self.answer.to_dict() if self.answer else None,
             "choices": [c.to_dict() for c in self.choices],
             "stdout": self.stdout,
-            "error": self.error,
+            "error": self.error.to_dict() if self.error else None,
             "torch_version": self.torch_version,
             "device": self.device,
             "seconds": self.seconds,
@@ -184,7 +206,7 @@ class RunResult:
             answer=Answer.from_dict(d["answer"]) if d.get("answer") else None,
             choices=tuple(Answer.from_dict(c) for c in d.get("choices", ())),
             stdout=d.get("stdout", ""),
-            error=d.get("error"),
+            error=RunError.from_dict(d["error"]) if d.get("error") else None,
             torch_version=d.get("torch_version", ""),
             device=d.get("device", "cpu"),
             seconds=float(d.get("seconds", 0.0)),

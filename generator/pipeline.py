@@ -49,7 +49,7 @@ def build(
     loaded = load_paths(paths)
     if on_total:
         on_total(len(loaded.cards))
-    outcomes = run_cards(loaded.cards, cache=cache, sources=loaded.sources, device=device, jobs=jobs,
+    outcomes = run_cards(loaded.cards, cache=cache, device=device, jobs=jobs,
                          on_done=on_done)
     built = tuple(verify(o) for o in outcomes)
     versions = sorted({c.torch_version for c in built if c.torch_version})

@@ -103,11 +103,11 @@ class _Worker:
             self.proc.stdout.close()
 
 
-def _job(n: int, card: Card, device: str, sources: dict[str, str]) -> dict[str, Any]:
+def _job(n: int, card: Card, device: str) -> dict[str, Any]:
     return {
         "job": n, "id": card.id, "file": card.file, "line": card.line,
-        "abspath": sources.get(card.file), "setup": card.setup, "setup_line": card.setup_line,
-        "code": card.code, "code_line": card.code_line, "answer": card.answer,
+        "setup": card.setup,
+        "code": card.code, "answer": card.answer,
         "raises": card.raises, "output": card.output, "choices": list(card.choices),
         "seed": card.seed, "timeout": card.timeout, "requires": list(card.requires),
         "device": device,
@@ -118,13 +118,11 @@ def run_cards(
     cards: Sequence[Card],
     *,
     cache: Cache,
-    sources: dict[str, str] | None = None,
     device: str | None = None,
     jobs: int | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Results for ``cards`` in order: from the cache, or by running them in worker processes."""
-    sources = sources or {}
     outcomes: list[Outcome | None] = [None] * len(cards)
     todo: list[tuple[int, Card, str, str]] = []
     for i, card in enumerate(cards):
@@ -154,7 +152,7 @@ def run_cards(
                     except queue.Empty:
                         return
                     try:
-                        reply = worker.run(_job(i, card, dev, sources))
+                        reply = worker.run(_job(i, card, dev))
                     except WorkerDied as e:
                         worker.close()
                         worker = _Worker()

@@ -10,7 +10,7 @@ import random
 from dataclasses import replace
 
 from generator.grading import matches
-from generator.model import Answer, BuiltCard, Option
+from generator.model import Answer, BuiltCard, Card, Option, RunError
 from generator.runner import Outcome
 
 _KIND_OF_TYPE = {"shape": "shape", "dtype": "dtype", "error": "error", "output": "output"}
@@ -45,7 +45,8 @@ def verify(outcome: Outcome) -> BuiltCard:
     common = {"stdout": res.stdout, "torch_version": res.torch_version, "ran_on": res.device,
               "cached": outcome.cached}
     if res.error is not None or res.answer is None:
-        return BuiltCard(card=card, status="failed", reason=res.error or f"{where}: no answer", **common)  # type: ignore[arg-type]
+        reason = format_error(card, res.error) if res.error else f"{where}: no answer"
+        return BuiltCard(card=card, status="failed", reason=reason, **common)  # type: ignore[arg-type]
     answer = res.answer
     if not card.kind:
         card = replace(card, kind=infer_kind(answer))
@@ -69,3 +70,19 @@ def verify(outcome: Outcome) -> BuiltCard:
 
 def _indent(text: str) -> str:
     return text.rstrip("\n").replace("\n", "\n    ")
+
+
+def format_error(card: Card, error: RunError) -> str:
+    """``file:line [id]: message`` and the card's frames, at the lines of the YAML file as it is now."""
+    starts = {"setup": card.setup_line, "code": card.code_line, "answer": card.answer_line}
+    texts = {"setup": card.setup, "code": card.code, "answer": card.answer or ""}
+    lines = []
+    for part, n in error.frames:
+        start = starts.get(part) or card.line
+        src_lines = texts.get(part, "").splitlines()
+        src = src_lines[n - 1].strip() if 0 < n <= len(src_lines) else ""
+        lines.append((start + n - 1, src))
+    at = lines[-1][0] if lines else card.line
+    out = [f"{card.file}:{at} [{card.id}]: {error.message}"]
+    out += [f"  {card.file}:{ln}: {src}" for ln, src in lines]
+    return "\n".join(out)

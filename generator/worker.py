@@ -30,9 +30,9 @@ from typing import Any
 
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # never initialise CUDA in the server
 
-import torch  # noqa: E402  (after the environment is set)
-import torch.nn  # noqa: E402
-import torch.nn.functional  # noqa: E402
+import torch
+import torch.nn
+import torch.nn.functional
 
 MAX_VALUES = 1000
 
@@ -72,30 +72,25 @@ def error_answer(e: BaseException) -> dict[str, Any]:
             "exception": type(e).__name__, "message": message}
 
 
-def _pad(src: str, line: int) -> str:
-    """Shift ``src`` so that its line numbers are the YAML file's."""
-    return "\n" * max(line - 1, 0) + src
+PARTS = ("setup", "code", "answer")
 
 
 def _where(job: dict[str, Any]) -> str:
     return f"{job['file']}:{job['line']} [{job['id']}]"
 
 
-def _traceback(e: BaseException, job: dict[str, Any]) -> str:
-    """``file:line [id]: Type: message`` and the card's own frames, pointing into the YAML file."""
-    ans = error_answer(e)
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == job["file"]]
-    line = frames[-1].lineno if frames else job["line"]
-    out = [f"{job['file']}:{line} [{job['id']}]: {ans['text']}"]
-    abspath = job.get("abspath")
-    for f in frames:
-        src = ""
-        if abspath and f.lineno:
-            with contextlib.suppress(OSError, IndexError, UnicodeDecodeError):
-                with open(abspath, encoding="utf-8") as fh:
-                    src = fh.read().splitlines()[f.lineno - 1].strip()
-        out.append(f"  {job['file']}:{f.lineno}: {src}")
-    return "\n".join(out)
+def _frames(e: BaseException) -> list[list[Any]]:
+    """The card's own frames as ``[part, line]``, line counted within that part (1-based).
+
+    Snippets are compiled with the file names ``<setup>``, ``<code>`` and ``<answer>``, so a cached
+    error never holds a YAML line: the verify stage maps these onto the file as it is now.
+    """
+    return [[f.filename[1:-1], f.lineno or 1] for f in traceback.extract_tb(e.__traceback__)
+            if f.filename[1:-1] in PARTS and f.filename.startswith("<")]
+
+
+def _error(message: str, e: BaseException | None) -> dict[str, Any]:
+    return {"message": message, "frames": _frames(e) if e is not None else []}
 
 
 def _raised_matches(e: BaseException, name: str) -> bool:
@@ -129,36 +124,35 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
     out = io.StringIO()
     result: dict[str, Any] = {"answer": None, "choices": [], "stdout": "", "error": None,
                               "torch_version": torch.__version__, "device": dev.type}
-    fname = job["file"]
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         try:
             if job["setup"]:
-                exec(compile(_pad(job["setup"], job["setup_line"]), fname, "exec"), ns)
+                exec(compile(job["setup"], "<setup>", "exec"), ns)
             if job["code"]:
-                exec(compile(_pad(job["code"], job["code_line"]), fname, "exec"), ns)
+                exec(compile(job["code"], "<code>", "exec"), ns)
         except BaseException as e:
             if job.get("raises") and _raised_matches(e, job["raises"]):
                 result["answer"] = error_answer(e)
             elif job.get("raises"):
-                result["error"] = f"{_where(job)}: expected `{job['raises']}` to be raised, found " + _traceback(e, job).split(": ", 1)[1]
+                result["error"] = _error(f"expected `{job['raises']}` to be raised, found {error_answer(e)['text']}", e)
             else:
-                result["error"] = _traceback(e, job)
+                result["error"] = _error(error_answer(e)["text"], e)
         else:
             if job.get("raises"):
-                result["error"] = f"{_where(job)}: expected `{job['raises']}` to be raised, found that the code finished without an exception"
+                result["error"] = _error(f"expected `{job['raises']}` to be raised, found that the code finished without an exception", None)
             elif job.get("output"):
                 result["answer"] = None  # filled from stdout below
             elif job.get("answer"):
                 try:
-                    value = eval(compile(_pad(job["answer"].strip(), job["line"]), fname, "eval"), ns)
+                    value = eval(compile(job["answer"].strip(), "<answer>", "eval"), ns)
                     result["answer"] = describe(value)
                 except BaseException as e:
-                    result["error"] = _traceback(e, job)
+                    result["error"] = _error(error_answer(e)["text"], e)
         if result["error"] is None:
             for expr in job.get("choices", ()):
                 try:
-                    result["choices"].append(describe(eval(compile(expr.strip(), fname, "eval"), ns)))
+                    result["choices"].append(describe(eval(compile(expr.strip(), "<choice>", "eval"), ns)))
                 except BaseException as e:
                     result["choices"].append(error_answer(e))
     result["stdout"] = out.getvalue()

@@ -16,7 +16,7 @@ from generator.verify import verify
 def build(path: Path, cache: Cache, jobs: int = 2) -> dict[str, BuiltCard]:
     loaded = load([path])
     assert loaded.problems == ()
-    outcomes = run_cards(loaded.cards, cache=cache, sources=loaded.sources, jobs=jobs)
+    outcomes = run_cards(loaded.cards, cache=cache, jobs=jobs)
     return {o.card.id: verify(o) for o in outcomes}
 
 
@@ -214,9 +214,9 @@ cards:
     assert ok.answer.exception == "RuntimeError"
     assert ok.answer.text == "RuntimeError: shape '[4]' is invalid for input of size 6"
     assert built["wrong-type"].reason == (
-        f"{p}:7 [wrong-type]: expected `ValueError` to be raised, found IndexError: "
+        f"{p}:9 [wrong-type]: expected `ValueError` to be raised, found IndexError: "
         "index 5 is out of bounds for dimension 0 with size 2\n"
-        f"  {p}:9: code: torch.zeros(2)[5]")
+        f"  {p}:9: torch.zeros(2)[5]")
     assert built["no-raise"].reason == (
         f"{p}:11 [no-raise]: expected `RuntimeError` to be raised, found that the code finished without an exception")
 

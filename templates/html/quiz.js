@@ -378,7 +378,7 @@
   }
 
   function focus(node) {
-    if (node) node.focus({ preventScroll: false });
+    if (node) node.focus();
   }
 
   function renderCard(card, result) {
@@ -659,8 +659,8 @@
     state.queue.forEach(function (id) {
       delete state.results[id];
     });
-    if (state.retry) state.retry = false;
-    state.queue = buildQueue(null);
+    if (!state.retry) state.queue = buildQueue(null);
+    else if (state.shuffle) state.queue = shuffled(state.queue);
     startAt(state.queue[0]);
   }
 
@@ -760,7 +760,7 @@
   });
   document.addEventListener("keydown", onKey);
   save();
-  render(false);
+  render(true);
   window.tnqReadyAt = performance.now();
   document.documentElement.setAttribute("data-ready", "1");
 })();

@@ -1,0 +1,158 @@
+"""``tnquiz quiz --json`` / ``tnquiz stats`` without a terminal, errors, and the no-torch rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from generator.quiz.cli import quiz, stats
+from generator.quiz.scheduler import Rating, make_scheduler, new_card, outcomes
+from generator.quiz.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CARDS = Path(__file__).parent / "data" / "quiz_cards.json"
+NOW = "2025-03-01T09:00:00+00:00"
+T0 = datetime(2025, 3, 1, 9, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    e = {"TNQUIZ_DB": str(tmp_path / "db" / "reviews.sqlite3"), "TNQUIZ_NOW": NOW}
+    for k, v in e.items():
+        monkeypatch.setenv(k, v)
+    return e
+
+
+def _invoke(cmd: Any, *args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(cmd, list(args), input=input, catch_exceptions=False)
+
+
+def _rate(db: Path, card_id: str, rating: Rating, when: datetime, answer_hash: str = "h") -> None:
+    with Store(db) as store:
+        st = store.states([card_id])
+        before = st[card_id].card if card_id in st else None
+        o = outcomes(make_scheduler(fuzz=False), before or new_card(card_id, when), when)[rating]
+        store.record(card_id, before=before, after=o.card, log=o.log, deck="PyTorch::Tensors::Shapes",
+                     answer_hash=answer_hash)
+
+
+def test_help_has_examples() -> None:
+    for cmd in (quiz, stats):
+        r = _invoke(cmd, "--help")
+        assert r.exit_code == 0
+        assert "Examples:" in r.output and "tnquiz " in r.output
+
+
+def test_quiz_json_queue(env: dict[str, str]) -> None:
+    r = _invoke(quiz, "--cards", str(CARDS), "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["counts"]["due"] == 0 and d["counts"]["new_in_queue"] == 8
+    assert [c["id"] for c in d["queue"]][:2] == ["squeeze-dim-1", "arange-dtype"]
+    assert d["db"] == env["TNQUIZ_DB"] and d["now"] == NOW
+    r = _invoke(quiz, "--cards", str(CARDS), "--json", "--deck", "PyTorch::Tensors::Shapes",
+                "--tag", "cat", "--new", "5")
+    assert [c["id"] for c in json.loads(r.output)["queue"]] == ["cat-which-dim"]
+    r = _invoke(quiz, "--cards", str(CARDS), "--json", "--limit", "3", "--new", "2")
+    assert len(json.loads(r.output)["queue"]) == 2
+
+
+def test_quiz_json_after_reviews(env: dict[str, str]) -> None:
+    db = Path(env["TNQUIZ_DB"])
+    _rate(db, "squeeze-dim-1", Rating.Easy, T0 - timedelta(days=10), answer_hash="stale")
+    hashes = {c["id"]: c["answer_hash"] for c in json.loads(CARDS.read_text())["cards"]}
+    _rate(db, "arange-dtype", Rating.Good, T0 - timedelta(hours=1),  # new today, due in 10m
+          answer_hash=hashes["arange-dtype"])
+    _rate(db, "gone-from-deck", Rating.Easy, T0 - timedelta(days=30))
+    r = _invoke(quiz, "--cards", str(CARDS), "--json", "--new", "3")
+    d = json.loads(r.output)
+    assert d["counts"]["due"] == 2 and d["counts"]["new_today"] == 1
+    assert d["counts"]["hidden"] == 1
+    assert [(c["id"], c["new"], c["answer_changed"]) for c in d["queue"]] == [
+        ("squeeze-dim-1", False, True),  # the verified answer changed since that review
+        ("arange-dtype", False, False),
+        ("view-noncontiguous", True, False),
+        ("stack-shape-choice", True, False),
+    ]
+
+
+def test_one_line_user_errors(env: dict[str, str], tmp_path: Path) -> None:
+    r = CliRunner().invoke(quiz, ["--cards", str(tmp_path / "build" / "cards.json")])
+    assert r.exit_code == 1
+    assert "run `tnquiz build` first" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    r = CliRunner().invoke(quiz, ["--cards", str(CARDS)], input="")  # stdin is not a terminal
+    assert r.exit_code == 1 and "stdin is not a terminal" in r.output and "--json" in r.output
+    r = CliRunner().invoke(quiz, ["--cards", str(CARDS), "--deck", "Nope", "--json"])
+    assert r.exit_code == 1 and "no card matches --deck Nope" in r.output
+    r = CliRunner().invoke(quiz, ["--cards", str(CARDS), "--json"], env={"TNQUIZ_NOW": "tomorrow"})
+    assert r.exit_code == 1 and "not an ISO timestamp" in r.output
+    build = tmp_path / "out"
+    build.mkdir()
+    (build / "cards.json").write_text(CARDS.read_text())
+    r = CliRunner().invoke(quiz, ["--cards", str(build / "cards.json"), "--db", str(build / "r.db"), "--json"])
+    assert r.exit_code == 1 and "put it elsewhere" in r.output
+    bad_db = tmp_path / "bad.db"
+    bad_db.write_text("not a database" * 100)
+    r = CliRunner().invoke(quiz, ["--cards", str(CARDS), "--db", str(bad_db), "--json"])
+    assert r.exit_code == 1 and "cannot use the review database" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_stats_table_and_json(env: dict[str, str]) -> None:
+    db = Path(env["TNQUIZ_DB"])
+    r = _invoke(stats, "--cards", str(CARDS))
+    assert r.exit_code == 0 and "no review database yet" in r.output
+    assert not db.exists()  # stats never creates the database
+    _rate(db, "squeeze-dim-1", Rating.Easy, T0 - timedelta(days=8))
+    _rate(db, "squeeze-dim-1", Rating.Good, T0 - timedelta(hours=2))  # a review-state review, recalled
+    _rate(db, "arange-dtype", Rating.Easy, T0 - timedelta(days=20))
+    _rate(db, "arange-dtype", Rating.Again, T0 - timedelta(hours=1))  # a lapse
+    r = _invoke(stats, "--cards", str(CARDS), "--json")
+    d = json.loads(r.output)
+    assert d["reviews"]["total"] == 4 and d["reviews"]["retention_30d"] == 0.5
+    today = [x for x in d["per_day"] if x["date"] == "2025-03-01"][0]
+    assert today == {"date": "2025-03-01", "reviews": 2, "again": 1, "retention": 0.5}
+    assert len(d["per_day"]) == 30
+    assert d["due"]["today"] == 1  # arange-dtype relearning in 10m
+    assert sum(x["due"] for x in d["due"]["next_7_days"]) == 0
+    assert d["cards"] == {"quizzable": 8, "seen": 2, "new": 6, "hidden": 0}
+    shapes = [x for x in d["decks"] if x["deck"] == "PyTorch::Tensors::Shapes"][0]
+    assert shapes["seen"] == 1 and shapes["reviews_30d"] == 2 and shapes["retention_30d"] == 1.0
+    r = _invoke(stats, "--cards", str(CARDS))
+    assert "Due today: 1" in r.output and "2025-03-01" in r.output and "PyTorch::Tensors::Dtypes" in r.output
+    assert "retention 50%" in r.output
+
+
+def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *code.split()], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_quiz_and_stats_never_import_torch(env: dict[str, str]) -> None:
+    """The hard rule: reading cards.json must not pull in torch, the runner or the worker."""
+    for args in (f"-X importtime -m generator quiz --json --cards {CARDS}",
+                 f"-X importtime -m generator stats --cards {CARDS}"):
+        p = _run(args, env)
+        assert p.returncode == 0, p.stderr
+        mods = [line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time")]
+        assert "generator.quiz.session" in mods or "generator.quiz.stats" in mods
+        heavy = [m for m in mods if m.split(".")[0] in ("torch", "numpy", "genanki", "jinja2")
+                 or m in ("generator.runner", "generator.worker", "generator.pipeline")]
+        assert heavy == [], heavy
+    # the interactive path too (ui, rich): import everything and look at sys.modules
+    probe = ("import sys, generator.cli, generator.quiz.cli, generator.quiz.ui, generator.quiz.stats, "
+             "generator.quiz.session, generator.quiz.store, generator.quiz.scheduler; "
+             "bad = [m for m in sys.modules if m.split('.')[0] == 'torch' or m in "
+             "('generator.runner', 'generator.worker')]; print(bad)")
+    p = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
