@@ -80,7 +80,7 @@ cards:
 
 # What the edits in the update test change.
 EDITED_QUESTION = ("What shape does `torch.cat([x, y], dim=1)` have?",
-                   "After the edit: what shape does `torch.cat([x, y], dim=1)` have?")
+                   "Edited, what shape does `torch.cat([x, y], dim=1)` have?")
 EDITED_ANSWER = ("    answer: a < b\n", "    answer: a > b\n")
 
 

@@ -7,6 +7,7 @@ reviews cards with Anki's scheduler, edits the YAML, rebuilds and re-imports.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -119,7 +120,7 @@ def test_reproducible_byte_for_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     one = ra.write_apkg(sample_deck(), tmp_path / "one", split=True)
     two = ra.write_apkg(sample_deck(), tmp_path / "two", split=True)
     assert [p.name for p in one] == [p.name for p in two] == ["tnquiz.apkg", "Other.apkg", "PyTorch.apkg"]
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         assert a.read_bytes() == b.read_bytes()
     with zipfile.ZipFile(one[0]) as zf:
         assert sorted(zf.namelist()) == ["collection.anki2", "media"]
@@ -172,8 +173,8 @@ def test_mtime_scheme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_split_names_are_sanitised_and_never_clobber_the_whole_deck(tmp_path: Path) -> None:
     base = sample_deck()
     cards = tuple(
-        c.__class__(**{**c.__dict__, "card": c.card.__class__(**{**c.card.__dict__, "deck": deck})})
-        for c, deck in zip(base.cards[:3], ["tnquiz::A", "My Deck/x::B", "My Deck?x::C"])
+        dataclasses.replace(c, card=dataclasses.replace(c.card, deck=deck))
+        for c, deck in zip(base.cards[:3], ["tnquiz::A", "My Deck/x::B", "My Deck?x::C"], strict=True)
     )
     written = ra.write_apkg(Deck(cards=cards), tmp_path, split=True)
     assert [p.name for p in written] == ["tnquiz.apkg", "My_Deck_x.apkg", "My_Deck_x-2.apkg",
@@ -211,8 +212,27 @@ def test_template_override(tmp_path: Path, col: Collection) -> None:
     assert "checked by view-err with torch 2.5.0+cpu" in card.answer()
 
 
+def test_changed_templates_update_the_note_type_in_place(tmp_path: Path, col: Collection,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    out = tmp_path / "out"
+    import_apkg(col, ra.write_apkg(sample_deck(), out)[0])
+    count = len(col.models.all_names_and_ids())
+    override = tmp_path / "t"
+    (override / "anki").mkdir(parents=True)
+    (override / "anki" / "basic_front.html").write_text('<div class="v2">{{Question}}</div>\n',
+                                                        encoding="utf-8")
+    log = import_apkg(col, ra.write_apkg(sample_deck(), out, templates=override)[0])
+    assert not log.updated and not log.new and len(log.duplicate) == 8  # notes unchanged
+    assert len(col.models.all_names_and_ids()) == count
+    model = col.models.by_name("tnquiz: front/back")
+    assert model is not None and model["tmpls"][0]["qfmt"] == '<div class="v2">{{Question}}</div>'
+    assert model["mod"] == 1700000001
+    assert '<div class="v2">' in card_of(col, "view-err").question()
+
+
 def test_css_supports_night_mode_and_phones() -> None:
-    notes, models = ra.build_notes(sample_deck(), now=1)
+    _, models = ra.build_notes(sample_deck(), now=1)
     css = models[ra.NOTE_TYPES[ra.FRONT_BACK].model_id]["css"]
     assert ".nightMode .tnq-code .k" in css and ".night_mode .tnq-code .k" in css
     assert ".nightMode.card" in css and "@media (max-width: 480px)" in css
@@ -337,13 +357,16 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
     notetypes = len(col.models.all_names_and_ids())
 
     # Review three cards with Anki's own scheduler.
-    col.decks.select(col.decks.id_for_name("TnqTest"))
+    deck_id = col.decks.id_for_name("TnqTest")
+    assert deck_id is not None
+    col.decks.select(deck_id)
     reviewed = []
     for _ in range(3):
         card = col.sched.getCard()
         assert card is not None
         col.sched.answerCard(card, 3)
         reviewed.append(card.id)
+    assert col.db is not None
     revlog = col.db.all("SELECT id, cid, ease, ivl, type FROM revlog ORDER BY id")
     assert len(revlog) == 3
     states = {cid: (col.get_card(cid).type, col.get_card(cid).due) for cid in reviewed}
@@ -353,7 +376,8 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
     shapes = cards[0].read_text(encoding="utf-8").replace(*EDITED_QUESTION)
     misc = cards[1].read_text(encoding="utf-8").replace(*EDITED_ANSWER)
     assert shapes != cards[0].read_text(encoding="utf-8") and misc != cards[1].read_text(encoding="utf-8")
-    apkg = build(write_yaml(edited, shapes, misc), out)
+    edited_paths = write_yaml(edited, shapes, misc)
+    apkg = build(edited_paths, out)
 
     log = import_apkg(col, apkg)
     assert log_ids(log.updated) == {"t-shape", "t-value"}
@@ -363,7 +387,7 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
     assert {i: n.id for i, n in after.items()} == before  # same notes, no duplicates
     assert col.note_count() == 8 and col.card_count() == 8
     assert len(col.models.all_names_and_ids()) == notetypes  # no extra note type
-    assert "After the edit" in after["t-shape"]["Question"]
+    assert "Edited, what shape" in after["t-shape"]["Question"]
     assert "tensor([False,  True])" in visible_text(card_of(col, "t-value").answer())
     assert "tensor([ True, False])" not in card_of(col, "t-value").answer()
     assert col.db.all("SELECT id, cid, ease, ivl, type FROM revlog ORDER BY id") == revlog
@@ -371,7 +395,7 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
 
     # Rebuilding unchanged input gives the same bytes and imports as "nothing updated".
     previous = apkg.read_bytes()
-    apkg = build(sorted(edited.glob("*.yaml")), out)
+    apkg = build(edited_paths, out)
     assert apkg.read_bytes() == previous
     log = import_apkg(col, apkg)
     assert not log.updated and not log.new and not log.conflicting

@@ -95,7 +95,7 @@ def test_one_line_user_errors(env: dict[str, str], tmp_path: Path) -> None:
     assert r.exit_code == 1 and "no card matches --deck Nope" in r.output
     r = CliRunner().invoke(quiz, ["--cards", str(CARDS), "--json"], env={"TNQUIZ_NOW": "tomorrow"})
     assert r.exit_code == 1 and "not an ISO timestamp" in r.output
-    build = tmp_path / "out"
+    build = tmp_path / "build"
     build.mkdir()
     (build / "cards.json").write_text(CARDS.read_text())
     r = CliRunner().invoke(quiz, ["--cards", str(build / "cards.json"), "--db", str(build / "r.db"), "--json"])
@@ -119,13 +119,13 @@ def test_stats_table_and_json(env: dict[str, str]) -> None:
     r = _invoke(stats, "--cards", str(CARDS), "--json")
     d = json.loads(r.output)
     assert d["reviews"]["total"] == 4 and d["reviews"]["retention_30d"] == 0.5
-    today = [x for x in d["per_day"] if x["date"] == "2025-03-01"][0]
+    today = next(x for x in d["per_day"] if x["date"] == "2025-03-01")
     assert today == {"date": "2025-03-01", "reviews": 2, "again": 1, "retention": 0.5}
     assert len(d["per_day"]) == 30
     assert d["due"]["today"] == 1  # arange-dtype relearning in 10m
     assert sum(x["due"] for x in d["due"]["next_7_days"]) == 0
     assert d["cards"] == {"quizzable": 8, "seen": 2, "new": 6, "hidden": 0}
-    shapes = [x for x in d["decks"] if x["deck"] == "PyTorch::Tensors::Shapes"][0]
+    shapes = next(x for x in d["decks"] if x["deck"] == "PyTorch::Tensors::Shapes")
     assert shapes["seen"] == 1 and shapes["reviews_30d"] == 2 and shapes["retention_30d"] == 1.0
     r = _invoke(stats, "--cards", str(CARDS))
     assert "Due today: 1" in r.output and "2025-03-01" in r.output and "PyTorch::Tensors::Dtypes" in r.output

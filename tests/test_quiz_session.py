@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -31,9 +32,9 @@ def cards() -> list[BuiltCard]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "r.db")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
@@ -53,7 +54,7 @@ def test_load_deck_errors(tmp_path: Path) -> None:
     with pytest.raises(DeckError, match="cannot read"):
         load_deck(bad)
     bad.write_text('{"format": 99, "cards": []}')
-    with pytest.raises(DeckError, match="not a tnquiz cards.json"):
+    with pytest.raises(DeckError, match=r"not a tnquiz cards\.json"):
         load_deck(bad)
 
 

@@ -48,7 +48,9 @@ def _db_path(db: Path | None, cards: Path) -> Path:
 
     path = (db or default_db_path()).expanduser()
     build_dir = cards.resolve().parent
-    if build_dir != Path.cwd().resolve() and path.resolve().is_relative_to(build_dir):
+    is_build_output = build_dir.name == "build" or any(
+        (build_dir / f).exists() for f in ("tnquiz.apkg", "quiz.html"))
+    if is_build_output and build_dir != Path.cwd().resolve() and path.resolve().is_relative_to(build_dir):
         raise click.ClickException(
             f"the review database {path} is inside {build_dir}, the build output that `tnquiz build` "
             "rewrites: put it elsewhere (--db or TNQUIZ_DB)")

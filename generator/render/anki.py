@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import json
 import os
 import re
@@ -169,12 +170,17 @@ def _deck_path(name: str) -> list[str]:
     return ["::".join(parts[: i + 1]) for i in range(len(parts))] or ["tnquiz"]
 
 
+def _code_text(code: str) -> str:
+    """The code as shown: trailing blank lines dropped, one final newline."""
+    return code.rstrip("\n") + "\n"
+
+
 def note_type_for(bc: BuiltCard) -> str:
     """Which note type a built card becomes (see :data:`KIND_TO_NOTE_TYPE`)."""
     key = KIND_TO_NOTE_TYPE.get(bc.card.kind, FRONT_BACK)
     if key == CHOICE and not bc.options:
         return FRONT_BACK
-    if key == CLOZE and not (bc.card.cloze and bc.card.cloze in bc.card.code):
+    if key == CLOZE and not (bc.card.cloze and bc.card.cloze in _code_text(bc.card.code)):
         return FRONT_BACK
     return key
 
@@ -210,7 +216,7 @@ def _code_html(code: str, cloze: str | None = None) -> str:
     """
     from pygments.lexers import PythonLexer
 
-    text = code.rstrip("\n") + "\n"
+    text = _code_text(code)
     start, end = -1, -1
     if cloze:
         start = text.find(cloze)
@@ -230,7 +236,7 @@ def _code_html(code: str, cloze: str | None = None) -> str:
         tok_start, tok_end = pos, pos + len(value)
         pos = tok_end
         cuts = sorted({tok_start, tok_end} | {c for c in (start, end) if tok_start < c < tok_end})
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             if a == start:
                 segments.append((None, "{{c1::"))
             emit(_css_class(ttype), text[a:b])
@@ -251,20 +257,26 @@ def _code_html(code: str, cloze: str | None = None) -> str:
     return f'<div class="tnq-code"><pre>{body}</pre></div>'
 
 
+@dataclass(frozen=True)
+class _ShownOption:
+    letter: str
+    text: str
+    correct: bool
+
+
 def _field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) -> list[str]:
     c = bc.card
     answer_text = (bc.answer.text if bc.answer is not None else "").rstrip("\n")
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     options = [
-        {"letter": letters[i] if i < len(letters) else str(i + 1), "text": o.text.rstrip("\n"),
-         "correct": o.correct}
+        _ShownOption(letters[i] if i < len(letters) else str(i + 1), o.text.rstrip("\n"), o.correct)
         for i, o in enumerate(bc.options)
     ]
     letter = ""
     if key == CHOICE:
-        correct = [o for o in options if o["correct"]]
+        correct = [o for o in options if o.correct]
         if correct:
-            letter, answer_text = correct[0]["letter"], correct[0]["text"]
+            letter, answer_text = correct[0].letter, correct[0].text
 
     label = _ANSWER_LABELS.get(c.kind if key != CLOZE else "cloze", "Answer")
     if key == CLOZE:
@@ -531,7 +543,10 @@ def build_notes(
     for spec in NOTE_TYPES.values():
         model = _note_type_json(spec, env, css)
         old = prev.models.get(spec.model_id)
-        model["mod"] = _next_mod(old[0] if old else None, bool(old) and old[1] == _canonical(model), now)
+        if old is None:
+            model["mod"] = now
+        else:
+            model["mod"] = _next_mod(old[0], old[1] == _canonical(model), now)
         models[spec.model_id] = model
 
     notes: list[_Note] = []
@@ -545,7 +560,7 @@ def build_notes(
         note = _Note(
             guid=note_guid(bc.id),
             model_id=NOTE_TYPES[key].model_id,
-            deck=bc.card.deck.strip() or "tnquiz",
+            deck=_deck_path(bc.card.deck)[-1],
             fields=_field_values(bc, key, env, deck),
             tags=f" {' '.join(tags)} " if tags else "",
         )

@@ -1,7 +1,7 @@
 /* tnquiz HTML quiz: one card at a time, graded by grade.js, progress in localStorage.
  *
  * Card text is only ever set with textContent (never innerHTML): a card whose question or output holds
- * `<script>` shows it as text. Code arrives highlighted from the build as tokens: "plain text",
+ * a script tag shows it as text. Code arrives highlighted from the build as tokens: "plain text",
  * ["css-class", "text"], or 0 for a cloze blank.
  */
 (function () {
@@ -696,6 +696,11 @@
     if (t && t.closest && t.closest("#controls, #help")) return;
     var card = current();
     var answered = card && resultOf(card.id);
+    if ((tag === "TEXTAREA" || tag === "INPUT") && e.key === "Escape") {
+      t.blur(); // leave the field: the single-key shortcuts work again
+      cardEl.focus();
+      return;
+    }
     if (tag === "TEXTAREA") {
       if (e.key === "Enter" && !e.shiftKey) {
         e.preventDefault();

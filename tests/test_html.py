@@ -1,0 +1,604 @@
+"""The HTML quiz (generator/render/html.py, templates/html/): unit tests, then a real browser.
+
+The browser tests build a small deck with the real CLI (one card of every kind, plus one that tries to
+inject a <script>), open build/quiz.html from file:// in Debian's Chromium through playwright, and use
+the page as a learner would. Every request that is not file:// is intercepted and fails the test.
+Screenshots land in test-artifacts/html/ (git-ignored).
+
+Without /usr/bin/chromium (or the playwright package) the browser tests skip, unless
+TNQUIZ_REQUIRE_BROWSER=1 (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.grading import grade
+from generator.model import Answer, BuiltCard, Card, Deck, Option
+from generator.render.html import (
+    BLANK,
+    code_tokens,
+    content_security_policy,
+    json_for_script,
+    page_data,
+    render_html,
+    write_html,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES_FILE = ROOT / "tests" / "data" / "grading_cases.json"
+ARTIFACTS = ROOT / "test-artifacts" / "html"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+SAMPLE_YAML = """\
+deck: Test::HTML
+tags: [html-test]
+cards:
+  - id: cat-shape
+    question: What shape does `torch.cat([x, y], dim=1)` have?
+    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 4)"
+    code: z = torch.cat([x, y], dim=1)
+    answer: z.shape
+    explain: Sizes add up along `dim=1`; the other dimensions must match.
+    source: "notes/shapes.md#cat"
+    tags: [cat]
+  - id: arange-dtype
+    question: What dtype does `torch.arange(5)` have?
+    code: t = torch.arange(5)
+    answer: t.dtype
+  - id: mean-value
+    question: What is `torch.tensor([1.0, 2.0]).mean()`?
+    code: m = torch.tensor([1.0, 2.0]).mean()
+    answer: m
+  - id: view-error
+    question: What does `.view(-1)` on a transposed tensor raise?
+    code: torch.zeros(2, 3).t().view(-1)
+    raises: RuntimeError
+    explain: The transpose is not contiguous; `.reshape` copies when it must.
+  - id: print-size
+    question: What does this print?
+    code: print(torch.zeros(2, 3).size())
+    output: true
+  - id: stack-choice
+    question: What is `torch.stack([x, y]).shape`?
+    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 3)"
+    answer: torch.stack([x, y]).shape
+    choices:
+      - torch.cat([x, y]).shape
+      - torch.cat([x, y], dim=1).shape
+  - id: cat-cloze
+    question: Fill in the blank so that `z` has the shape shown.
+    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 4)"
+    code: z = torch.cat([x, y], dim=1)
+    cloze: dim=1
+    answer: z.shape
+  - id: script-injection
+    question: "Does <script>window.__pwned = 1</script> run? </script><b id=injected>bold</b>"
+    code: print("<script>window.__pwned = 2</script>")
+    output: true
+    explain: "Card text stays text: <img src=x onerror=window.__pwned=3>"
+    tags: [xss]
+"""
+
+ORDER = ["cat-shape", "arange-dtype", "mean-value", "view-error", "print-size", "stack-choice",
+         "cat-cloze", "script-injection"]
+
+
+def load_cases() -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = json.loads(CASES_FILE.read_text(encoding="utf-8"))["cases"]
+    return cases
+
+
+def py_verdict(case: dict[str, Any]) -> dict[str, Any]:
+    v = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"))
+    return {"correct": v.correct, "expected": v.expected}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Unit tests (no browser)
+# ---------------------------------------------------------------------------------------------------
+
+def _card(cid: str, kind: str, answer: Answer, **kw: Any) -> BuiltCard:
+    options = kw.pop("options", ())
+    card = Card(id=cid, deck=kw.pop("deck", "T::Unit"), file="t.yaml", line=1, question=kw.pop("question", "Q?"),
+                kind=kind, **kw)
+    return BuiltCard(card=card, status="ok", answer=answer, options=options, torch_version="2.x", ran_on="cpu")
+
+
+def hand_deck() -> Deck:
+    shape = Answer(type="shape", text="torch.Size([2, 3])", shape=(2, 3))
+    return Deck(
+        cards=(
+            _card("s", "shape", shape, code="y = x.t()", tags=("a",)),
+            _card("nan", "value", Answer(type="python", text="nan", value=math.nan), code="z = float('nan')"),
+            _card("inf", "value", Answer(type="tensor", text="tensor([inf, -inf])", shape=(2,),
+                                         dtype="torch.float32", value=[math.inf, -math.inf])),
+            _card("c", "choice", shape, options=(Option("torch.Size([2, 3])", True, "a.shape"),
+                                                 Option("torch.Size([3, 2])", False, "b.shape"))),
+            _card("z", "cloze", shape, code="y = torch.cat([a, b], dim=1)", cloze="dim=1"),
+            _card("x", "output", Answer(type="output", text="</script><script>alert(1)</script>\n"),
+                  question="</script><!-- <script>"),
+            BuiltCard(card=Card(id="bad", deck="T::Unit", file="t.yaml", line=9, question="failed", kind="value"),
+                      status="failed", reason="boom"),
+        ),
+        generator="tnquiz test",
+        torch_version="2.x",
+    )
+
+
+def test_json_for_script_cannot_break_out() -> None:
+    text = json_for_script({"q": "</script><script>alert(1)</script> & <!-- \u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"q": "</script><script>alert(1)</script> & <!-- \u2028"}
+
+
+def test_json_for_script_non_finite_floats() -> None:
+    text = json_for_script([math.nan, math.inf, -math.inf, 1.5])
+    assert json.loads(text) == [{"$tnq:float": "nan"}, {"$tnq:float": "inf"}, {"$tnq:float": "-inf"}, 1.5]
+
+
+def test_code_tokens_highlight_and_blank() -> None:
+    tokens = code_tokens("z = torch.cat([x, y], dim=1)  # cat\n", blank="dim=1")
+    assert tokens.count(BLANK) == 1
+    text = "".join(t if isinstance(t, str) else ("<BLANK>" if t == BLANK else t[1]) for t in tokens)
+    assert text == "z = torch.cat([x, y], <BLANK>)  # cat"
+    assert ["c1", "# cat"] in tokens  # a comment, with pygments' CSS class
+    assert code_tokens("") == [] and code_tokens("   \n") == []
+
+
+def test_code_tokens_keep_the_code() -> None:
+    code = 'for i in range(3):\n    print(f"{i:>3}", "<b>")\n'
+    tokens = code_tokens(code)
+    assert "".join(t if isinstance(t, str) else t[1] for t in tokens if t != BLANK) == code.rstrip()
+
+
+def test_page_data_only_ok_cards() -> None:
+    data = page_data(hand_deck())
+    assert [c["id"] for c in data["cards"]] == ["s", "nan", "inf", "c", "z", "x"]
+    z = next(c for c in data["cards"] if c["id"] == "z")
+    assert z["cloze"] == "dim=1" and BLANK in z["cz"]
+
+
+def test_render_html_is_self_contained(tmp_path: Path) -> None:
+    path = write_html(hand_deck(), tmp_path / "out")
+    assert path == tmp_path / "out" / "quiz.html"
+    page = path.read_text(encoding="utf-8")
+    # no external resource of any kind
+    assert not re.search(r"<(link|img|iframe|object|embed|source|audio|video)\b", page, re.I)
+    assert not re.search(r"<script[^>]*\bsrc=", page, re.I)
+    assert "http://" not in page and "https://" not in page
+    # exactly three scripts: the data, the grader, the app; the data cannot close its element
+    assert page.count("<script") == 3 and page.count("</script>") == 3
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert csp and html.unescape(csp.group(1)).startswith("default-src 'none'; script-src 'sha256-")
+
+
+def test_csp_hashes_match_scripts() -> None:
+    import base64
+    import hashlib
+
+    page = render_html(hand_deck())
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert len(scripts) == 2
+    for s in scripts:
+        digest = base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in html.unescape(page)
+    assert content_security_policy(scripts=("a",), styles=()).startswith("default-src 'none'")
+
+
+def test_template_override(tmp_path: Path) -> None:
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "quiz.css").write_text("body { color: rebeccapurple; } /* </style> */")
+    page = render_html(hand_deck(), templates=tmp_path)
+    assert "rebeccapurple" in page
+    assert "/* <\\/style> */" in page  # cannot close the <style> element early
+
+
+def test_html_module_does_not_import_torch() -> None:
+    code = ("import sys; from generator.render.html import write_html; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Browser
+# ---------------------------------------------------------------------------------------------------
+
+def _no_browser(reason: str) -> None:
+    if os.environ.get("TNQUIZ_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"TNQUIZ_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _no_browser(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("the playwright package is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build SAMPLE_YAML with the real CLI; returns the output folder."""
+    base = tmp_path_factory.mktemp("html-build")
+    (base / "cards").mkdir()
+    (base / "cards" / "sample.yaml").write_text(SAMPLE_YAML, encoding="utf-8")
+    env = dict(os.environ, TNQUIZ_CACHE_DIR=str(base / "cache"))
+    proc = subprocess.run([sys.executable, "-m", "generator", "build", str(base / "cards"), "--out",
+                           str(base / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cards = json.loads((base / "out" / "cards.json").read_text())["cards"]
+    assert [c["id"] for c in cards] == ORDER and all(c["status"] == "ok" for c in cards), cards
+    return base / "out"
+
+
+class Page:
+    """A browser context on the quiz page that fails on any request that is not file://."""
+
+    def __init__(self, browser: Any, url: str, **context: Any) -> None:
+        self.url = url
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.ctx = browser.new_context(**context)
+        self.ctx.route(re.compile(r"^(?!file:).*"), self._block)
+        self.ctx.on("request", self._seen)
+        self.page = self.ctx.new_page()
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("dialog", lambda d: d.accept())
+        self.open()
+
+    def _block(self, route: Any) -> None:
+        self.blocked.append(route.request.url)
+        route.abort()
+
+    def _seen(self, request: Any) -> None:
+        if not request.url.startswith("file://"):
+            self.blocked.append(request.url)
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+        self.page.wait_for_selector("html[data-ready]")
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.page.wait_for_selector("html[data-ready]")
+
+    # what a learner does
+    def card_id(self) -> str:
+        return str(self.page.get_attribute("#card article", "data-id"))
+
+    def go_to(self, card_id: str) -> None:
+        for _ in range(len(ORDER) + 1):
+            if self.page.locator(f'#card article[data-id="{card_id}"]').count():
+                return
+            self.page.click("#b-skip")
+        raise AssertionError(f"card {card_id} never came up")
+
+    def answer(self, typed: str) -> str:
+        self.page.fill("#answer", typed)
+        self.page.click("#b-check")
+        return self.verdict()
+
+    def verdict(self) -> str:
+        return self.page.inner_text("#verdict")
+
+    def progress(self) -> str:
+        return self.page.inner_text("#p-text")
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.ctx.close()
+        assert self.blocked == [], f"requests outside file://: {self.blocked}"
+        assert self.errors == [], self.errors
+
+
+@pytest.fixture
+def quiz(browser: Any, built: Path) -> Iterator[Page]:
+    p = Page(browser, (built / "quiz.html").as_uri(), viewport={"width": 1000, "height": 900})
+    yield p
+    p.close()
+
+
+
+
+@pytest.mark.browser
+def test_shape_card_notations_right_and_wrong(quiz: Page) -> None:
+    page = quiz.page
+    assert quiz.card_id() == "cat-shape"
+    assert page.evaluate("document.activeElement.id") == "answer"  # ready to type
+    assert quiz.answer("(2, 8)") == "✗ Not quite"
+    fb = page.inner_text("#feedback")
+    assert "You answered:" in fb and "(2, 8)" in fb  # what was typed
+    assert "torch.Size([2, 7])" in fb  # the verified answer
+    assert "Sizes add up along dim=1" in fb  # the explanation
+    assert "notes/shapes.md#cat" in fb and "sample.yaml:4" in fb  # the source
+    assert quiz.progress() == "1 of 8 answered, 0 correct (0%)"
+    for typed in ("torch.Size([2, 7])", "(2, 7)", "[2,7]", "2x7", "2 × 7"):
+        page.click("#b-reset")  # confirm() is accepted
+        assert quiz.card_id() == "cat-shape"
+        assert quiz.answer(typed) == "✓ Correct", typed
+        assert "You answered" not in page.inner_text("#feedback")
+        assert quiz.progress() == "1 of 8 answered, 1 correct (100%)"
+
+
+@pytest.mark.browser
+def test_each_kind_score_and_progress_kept_across_reload(quiz: Page) -> None:
+    page = quiz.page
+    assert quiz.answer("[2, 7]") == "✓ Correct"  # shape
+    page.click("#b-next")
+    assert quiz.answer("long") == "✓ Correct"  # dtype, an alias
+    page.click("#b-next")
+    assert quiz.answer("tensor(1.5)") == "✓ Correct"  # value, with tolerance
+    page.click("#b-next")
+    assert quiz.card_id() == "view-error"
+    assert "What does it raise?" in page.inner_text("#card")
+    assert quiz.answer("ValueError") == "✗ Not quite"
+    assert "RuntimeError: view size is not compatible" in page.inner_text("#feedback")
+    page.click("#b-next")
+    assert quiz.answer("torch.Size([2,3])") == "✓ Correct"  # output, whitespace ignored
+    page.click("#b-next")
+    assert quiz.card_id() == "stack-choice"
+    options = page.locator(".choice pre.opt").all_inner_texts()
+    assert sorted(options) == ["torch.Size([2, 2, 3])", "torch.Size([2, 6])", "torch.Size([4, 3])"]
+    page.click(f"label[for=opt-{options.index('torch.Size([2, 2, 3])') + 1}]")
+    page.click("#b-check")
+    assert quiz.verdict() == "✓ Correct"
+    assert "torch.cat([x, y]).shape → torch.Size([4, 3])" in page.inner_text("#feedback")
+    page.click("#b-next")
+    assert quiz.card_id() == "cat-cloze"
+    assert page.locator("#card .blank").count() == 1
+    assert "dim=1" not in page.inner_text("#card .tnq-code")  # the blank hides it
+    assert quiz.answer("dim = 1") == "✓ Correct"
+    assert page.inner_text("#card mark.filled") == "dim=1"
+    assert quiz.progress() == "7 of 8 answered, 6 correct (86%)"
+
+    quiz.reload()
+    assert quiz.progress() == "7 of 8 answered, 6 correct (86%)"
+    assert quiz.card_id() == "cat-cloze" and quiz.verdict() == "✓ Correct"  # where we were
+    assert page.inner_text("#b-retry") == "Retry missed (1)"
+    page.click("#b-next")
+    page.click("#b-show")  # the last one: give up
+    assert quiz.verdict() == "Answer"
+    page.click("#b-next")
+    assert page.inner_text("#card h2") == "Done: 6 of 8 correct"
+    page.click("#b-done-first")  # retry the 2 missed
+    assert quiz.progress().startswith("Retrying missed cards: 0 of 2 answered")
+    assert quiz.card_id() == "view-error"
+    assert quiz.answer("RuntimeError: view size is not compatible") == "✓ Correct"
+    page.click("#b-next")
+    assert quiz.card_id() == "script-injection"
+    quiz.reload()  # the retry session is kept too
+    assert quiz.progress() == "Retrying missed cards: 1 of 2 answered, 1 correct (100%)"
+    page.click("#b-all")
+    assert quiz.progress() == "7 of 8 answered, 7 correct (100%)"
+    page.click("#b-reset")
+    assert quiz.progress() == "0 of 8 answered, 0 correct"
+    quiz.reload()
+    assert quiz.progress() == "0 of 8 answered, 0 correct" and quiz.card_id() == "cat-shape"
+
+
+@pytest.mark.browser
+def test_filters_by_deck_and_tag_and_shuffle(quiz: Page) -> None:
+    page = quiz.page
+    tags = page.locator("#f-tag option").all_inner_texts()
+    assert tags == ["All tags", "cat (1)", "html-test (8)", "xss (1)"]
+    assert page.locator("#f-deck option").all_inner_texts()[1:] == ["Test (8)", "\u00a0\u00a0HTML (8)"]
+    page.select_option("#f-tag", "cat")
+    assert quiz.progress() == "0 of 1 answered, 0 correct" and quiz.card_id() == "cat-shape"
+    page.select_option("#f-tag", "")
+    page.select_option("#f-deck", "Test::HTML")
+    assert quiz.progress() == "0 of 8 answered, 0 correct"
+    page.evaluate("Math.random = () => 0")  # a deterministic shuffle: a rotation
+    page.check("#f-shuffle")
+    queue = page.evaluate(f"JSON.parse(localStorage.getItem({'tnquiz:' + key_of(page)!r})).queue")
+    assert sorted(queue) == sorted(ORDER) and queue != ORDER
+    assert quiz.card_id() == queue[0]
+    quiz.reload()
+    assert page.is_checked("#f-shuffle") and page.input_value("#f-deck") == "Test::HTML"
+    assert quiz.card_id() == queue[0]
+
+
+def key_of(page: Any) -> str:
+    return str(page.evaluate("JSON.parse(document.getElementById('tnq-data').textContent).key"))
+
+
+@pytest.mark.browser
+def test_injected_script_is_text(quiz: Page) -> None:
+    page = quiz.page
+    page.select_option("#f-tag", "xss")
+    q = page.inner_text("#card h2")
+    assert q == "Does <script>window.__pwned = 1</script> run? </script><b id=injected>bold</b>"
+    assert page.locator("#injected").count() == 0
+    assert "<script>window.__pwned = 2</script>" in page.inner_text("#card .tnq-code")
+    page.click("#b-show")
+    fb = page.inner_text("#feedback")
+    assert "<script>window.__pwned = 2</script>" in fb
+    assert "<img src=x onerror=window.__pwned=3>" in fb
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#feedback img, #card img, #card script, #feedback script").count() == 0
+
+
+@pytest.mark.browser
+def test_no_network_even_when_asked(quiz: Page) -> None:
+    """The CSP blocks a request before it leaves the page: nothing reaches the route either."""
+    result = quiz.page.evaluate("""() => fetch('https://example.com/x').then(() => 'sent', () => 'blocked')""")
+    assert result == "blocked"
+    quiz.errors[:] = [e for e in quiz.errors if "Content Security Policy" not in e and "Failed to fetch" not in e]
+
+
+@pytest.mark.browser
+def test_keyboard_alone(quiz: Page) -> None:
+    page = quiz.page
+    kb = page.keyboard
+    page.evaluate("document.activeElement.blur()")
+    kb.press("/")  # go to the answer field
+    assert page.evaluate("document.activeElement.id") == "answer"
+    kb.type("(2, 7)")
+    kb.press("Enter")  # check
+    assert quiz.verdict() == "✓ Correct"
+    assert page.evaluate("document.activeElement.id") == "b-next"
+    assert page.get_attribute("#feedback", "aria-live") == "polite"
+    kb.press("Enter")  # next card, the answer field has the focus
+    assert quiz.card_id() == "arange-dtype"
+    assert page.evaluate("document.activeElement.id") == "answer"
+    assert not page.locator("#feedback .note").count()  # the Enter did not also check the new card
+    kb.press("Enter")  # nothing typed: a hint, not a verdict
+    assert "Type an answer first" in page.inner_text("#feedback")
+    kb.type("torch.int64")
+    kb.press("Enter")
+    assert quiz.verdict() == "✓ Correct"
+    kb.press("n")  # next
+    for skipped in ("mean-value", "view-error", "print-size"):
+        assert quiz.card_id() == skipped
+        assert page.evaluate("document.activeElement.id") == "answer"
+        kb.press("Escape")  # leave the field
+        kb.press("n")  # skip
+    assert quiz.card_id() == "stack-choice"
+    assert page.evaluate("document.activeElement.name") == "choice"  # the first option has the focus
+    texts = page.locator(".choice pre.opt").all_inner_texts()
+    right = texts.index("torch.Size([2, 2, 3])") + 1
+    wrong = 1 if right != 1 else 2
+    kb.press(str(wrong))
+    assert page.is_checked(f"#opt-{wrong}")
+    kb.press(str(right))  # number keys pick
+    assert page.is_checked(f"#opt-{right}") and not page.is_checked(f"#opt-{wrong}")
+    quiz.shot("keyboard-choice-question")
+    kb.press("Enter")  # check
+    assert quiz.verdict() == "✓ Correct"
+    kb.press("Enter")
+    assert quiz.card_id() == "cat-cloze"
+    # labels for every field, a polite live region for the result
+    assert page.locator("label[for=answer]").count() == 1
+    assert page.get_attribute("#answer", "aria-describedby") == "q hint"
+
+
+@pytest.mark.browser
+def test_grading_table_in_the_browser(quiz: Page) -> None:
+    """Every case of tests/data/grading_cases.json through grade.js: same verdict as the table."""
+    cases = load_cases()
+    got = quiz.page.evaluate(
+        "cases => cases.map(c => tnqGrade.grade(c.kind, c.answer, c.typed, c.options || null,"
+        " c.cloze === undefined ? null : c.cloze))", cases)
+    bad = [(c["kind"], c["typed"], c["correct"], g) for c, g in zip(cases, got, strict=True)
+           if g["correct"] is not c["correct"] or g["expected"] != py_verdict(c)["expected"]]
+    assert not bad, bad
+    assert len(got) == len(cases) >= 89
+
+
+def fuzz_cases(seed: int, per_case: int) -> list[dict[str, Any]]:
+    """Typed answers mutated from the table's, with awkward characters: Python's verdict for each."""
+    rng = random.Random(seed)
+    pieces = list("0123456789 ,x×*()[]._-+:eE'\"`\t\n") + [
+        "torch.", "Size", "size(", "tensor(", "dtype=torch.float32", "device='cpu'", "requires_grad=True",
+        "grad_fn=<AddBackward0>", "inf", "-inf", "nan", "Error", "RuntimeError", "long", "float", "True",
+        "false", "dim=1", "٣", "２", "𝟚", "²", "\u00a0", "\u0085", "\u001c", "\ufeff", "\u3000", "İ", "ΟΣ",
+        "_", "1_0", "0" * 120, "1e3", ".5",
+    ]
+    out = []
+    for c in load_cases():
+        for _ in range(per_case):
+            parts = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+            t = c["typed"]
+            i = rng.randint(0, len(t))
+            typed = t[:i] + parts + t[i:] if rng.random() < 0.6 else parts
+            case = {**c, "typed": typed}
+            out.append({**case, **py_verdict(case)})
+    return out
+
+
+@pytest.mark.browser
+def test_grade_js_agrees_with_python_on_fuzzed_answers(quiz: Page) -> None:
+    cases = fuzz_cases(seed=20240601, per_case=40)
+    got = quiz.page.evaluate(
+        "cases => cases.map(c => tnqGrade.grade(c.kind, c.answer, c.typed, c.options || null,"
+        " c.cloze === undefined ? null : c.cloze))", cases)
+    bad = [(c["kind"], c["answer"].get("type"), c["typed"], c["correct"], g["correct"])
+           for c, g in zip(cases, got, strict=True)
+           if g["correct"] is not c["correct"] or g["expected"] != c["expected"]]
+    assert not bad, bad[:20]
+    assert sum(c["correct"] for c in cases) > 50  # the fuzz reaches right answers too
+
+
+@pytest.mark.browser
+def test_non_finite_values_survive_the_page(browser: Any, tmp_path: Path) -> None:
+    path = write_html(hand_deck(), tmp_path)
+    p = Page(browser, path.as_uri())
+    try:
+        p.page.click("#b-skip")  # to the NaN card
+        assert p.card_id() == "nan"
+        assert p.answer("nan") == "✓ Correct"
+        p.page.click("#b-next")
+        assert p.answer("[inf, -inf]") == "✓ Correct"
+        assert p.page.evaluate("window.__pwned") is None
+    finally:
+        p.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("name", "scheme", "viewport"),
+    [
+        ("desktop-light", "light", {"width": 1000, "height": 800}),
+        ("desktop-dark", "dark", {"width": 1000, "height": 800}),
+        ("phone-light", "light", {"width": 375, "height": 740}),
+        ("phone-dark", "dark", {"width": 375, "height": 740}),
+    ],
+)
+def test_screenshots(browser: Any, built: Path, name: str, scheme: str, viewport: dict[str, int]) -> None:
+    """Question and answer screenshots (test-artifacts/html/); the page never scrolls sideways."""
+    p = Page(browser, (built / "quiz.html").as_uri(), color_scheme=scheme, viewport=viewport,
+             device_scale_factor=1, is_mobile=viewport["width"] < 500, has_touch=viewport["width"] < 500)
+    try:
+        page = p.page
+        dark = page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+        assert dark is (scheme == "dark")
+        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert (bg == "rgb(17, 19, 24)") is (scheme == "dark"), bg
+        p.shot(f"{name}-question")
+        p.answer("(2, 8)")
+        p.shot(f"{name}-answer-wrong")
+        page.click("#b-next")
+        p.go_to("stack-choice")
+        p.shot(f"{name}-choice-question")
+        page.click("label[for=opt-1]")
+        page.click("#b-check")
+        p.shot(f"{name}-choice-answer")
+        p.go_to("cat-cloze")
+        p.answer("dim=1")
+        p.shot(f"{name}-cloze-answer")
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
+    finally:
+        p.close()
