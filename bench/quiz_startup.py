@@ -3,7 +3,8 @@
 The quiz only reads ``cards.json`` and the review database (it never runs a snippet, never imports
 torch), so starting it should cost little more than starting Python. This builds a synthetic deck of
 ``--cards`` cards (copies of ``tests/data/quiz_cards.json``) and a review database with ``--reviewed``
-cards and ten reviews each, then measures, each the median of ``--runs`` runs:
+cards and ten reviews each, then measures, round-robin, ``--runs`` times (medians reported; wall time
+as a ratio to the same round's baseline, and user+sys CPU time, which a busy machine disturbs less):
 
 - ``python -c pass`` (the baseline),
 - ``tnquiz quiz --json`` (load the deck and the db, build the queue, print it),
@@ -22,11 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -65,30 +68,32 @@ def make_db(path: Path, ids: list[str], reviewed: int) -> None:
                 before, card, t = o.card, o.card, max(o.card.due, t + timedelta(minutes=1))
 
 
-def timed(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
-def first_card(cmd: list[str], env: dict[str, str], runs: int, *, marker: str = "Done 0") -> float:
-    """Seconds from spawning ``cmd`` in a pseudo-terminal until a prompt follows ``marker``."""
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run to completion, output discarded."""
+    t0, c0 = time.perf_counter(), _cpu()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0, _cpu() - c0
+
+
+def first_card_once(cmd: list[str], env: dict[str, str], marker: str = "Done 0") -> tuple[float, float]:
+    """(wall, CPU) seconds from spawning ``cmd`` in a pseudo-terminal until a prompt follows ``marker``
+    (CPU: the whole run, which ends right after with ``q``)."""
     import pexpect
 
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        p = pexpect.spawn(cmd[0], cmd[1:], env=env, encoding="utf-8", timeout=60, dimensions=(50, 120))
-        p.expect(marker)
-        p.expect([r"\? (\(e\.g\. 2x3\) )?$", r"\(or type it\): $"])
-        out.append(time.perf_counter() - t0)
-        p.sendline("q")
-        p.expect(pexpect.EOF)
-        p.close()
-    return statistics.median(out)
+    t0, c0 = time.perf_counter(), _cpu()
+    p = pexpect.spawn(cmd[0], cmd[1:], env=env, encoding="utf-8", timeout=60, dimensions=(50, 120))
+    p.expect(marker)
+    p.expect([r"\? (\(e\.g\. 2x3\) )?$", r"\(or type it\): $"])
+    wall = time.perf_counter() - t0
+    p.sendline("q")
+    p.expect(pexpect.EOF)
+    p.close()
+    return wall, _cpu() - c0
 
 
 def main() -> None:
@@ -109,22 +114,40 @@ def main() -> None:
         cards = ["--cards", str(d / "cards.json")]
         # warm the bytecode caches once
         subprocess.run([*tnquiz, "quiz", *cards, "--json"], env=env, stdout=subprocess.DEVNULL, check=True)
-        base = timed([sys.executable, "-c", "pass"], env, args.runs)
-        rows = [
-            ("python -c pass", base),
-            ("tnquiz quiz --json", timed([*tnquiz, "quiz", *cards, "--json"], env, args.runs)),
-            ("python in a pty until an input() prompt",
-             first_card([sys.executable, "-c", "print('Done 0'); input('? ')"], env, args.runs)),
-            ("tnquiz quiz: first card on screen (pty)", first_card([*tnquiz, "quiz", *cards], env, args.runs)),
-            ("tnquiz stats", timed([*tnquiz, "stats", *cards], env, args.runs)),
+        jobs: list[tuple[str, Callable[[], tuple[float, float]]]] = [
+            ("python -c pass", lambda: run_once([sys.executable, "-c", "pass"], env)),
+            ("tnquiz quiz --json", lambda: run_once([*tnquiz, "quiz", *cards, "--json"], env)),
+            ("python in a pty until an input() prompt", lambda: first_card_once(
+                [sys.executable, "-c", "print('Done 0'); input('? ')"], env)),
+            ("tnquiz quiz: first card on screen (pty)", lambda: first_card_once(
+                [*tnquiz, "quiz", *cards], env)),
+            ("tnquiz stats", lambda: run_once([*tnquiz, "stats", *cards], env)),
         ]
+        # round-robin, so that a busy moment of the machine hits every command alike
+        walls: dict[str, list[float]] = {name: [] for name, _ in jobs}
+        cpus: dict[str, list[float]] = {name: [] for name, _ in jobs}
+        ratios: dict[str, list[float]] = {name: [] for name, _ in jobs}
+        for _ in range(args.runs):
+            base_wall = 0.0
+            for name, job in jobs:
+                wall, cpu = job()
+                if name == "python -c pass":
+                    base_wall = wall
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                ratios[name].append(wall / base_wall)
     print(f"{args.cards} cards, {args.reviewed} reviewed ({args.reviewed * 10} reviews), "
           f"median of {args.runs} runs, Python {sys.version.split()[0]}, "
           f"cli: {' '.join(Path(t).name if i == 0 else t for i, t in enumerate(tnquiz))}")
-    print("| what | seconds | ratio to `python -c pass` |")
-    print("| --- | ---: | ---: |")
-    for name, t in rows:
-        print(f"| {name} | {t:.3f} | {t / base:.1f}x |")
+    med = statistics.median
+    base_cpu = med(cpus["python -c pass"])
+    print("| what | wall s | wall ratio | CPU s | CPU ratio |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, _ in jobs:
+        print(f"| {name} | {med(walls[name]):.3f} | {med(ratios[name]):.1f}x | {med(cpus[name]):.3f} "
+              f"| {med(cpus[name]) / base_cpu:.1f}x |")
+    print("wall ratio: median over rounds of (wall time / the same round's `python -c pass`); "
+          "CPU: user+sys of the process")
 
 
 if __name__ == "__main__":

@@ -115,20 +115,19 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     """
     result = _run(paths, device, jobs, no_cache)
     _report_problems(result.problems)
-    from generator.render.anki import write_apkg
-    from generator.render.cardsjson import write_cards_json
-    from generator.render.html import write_html
+    from generator.render import render_all
 
-    written = [write_cards_json(result.deck, out)]
-    written += write_apkg(result.deck, out, templates=templates, split=split)
-    written.append(write_html(result.deck, out, templates=templates))
+    written = render_all(result.deck, out, templates=templates, split=split)
     for c in result.failed:
         click.secho(f"failed: {c.reason}", fg="red", err=True)
     for c in result.cards:
         for p in c.problems:
             click.secho(f"warning: {p}", fg="yellow", err=True)
     click.echo(_summary(result.cards, result.ran), err=True)
-    click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+    if written:
+        click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+    else:
+        click.echo(f"{out}/ is up to date", err=True)
     if result.failed or result.problems:
         raise SystemExit(1)
 

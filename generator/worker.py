@@ -14,6 +14,7 @@ initialises CUDA itself (slower per card, equally isolated).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import io
 import json
@@ -98,9 +99,13 @@ def _raised_matches(e: BaseException, name: str) -> bool:
     return any(c.__name__ == short for c in type(e).__mro__)
 
 
-def _seed(seed: int) -> None:
+def _seed(seed: int, cuda: bool) -> None:
     random.seed(seed)
-    torch.manual_seed(seed)
+    # torch.manual_seed also queues lazy CUDA/MPS/XPU seeding (tens of ms a card); the CPU
+    # generator is all a CPU card uses, and a CUDA card seeds CUDA once it is initialised.
+    torch.default_generator.manual_seed(seed)
+    if cuda:
+        torch.cuda.manual_seed_all(seed)
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(seed)
 
@@ -118,7 +123,7 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
     dev = torch.device(job["device"])
     if dev.type == "cuda" and not torch.cuda.is_available():
         return {"skipped": "requires cuda: no CUDA device is available"}
-    _seed(job["seed"])
+    _seed(job["seed"], dev.type == "cuda")
     ns: dict[str, Any] = {"__name__": "__card__", "torch": torch, "nn": torch.nn,
                           "F": torch.nn.functional, "device": dev}
     out = io.StringIO()
@@ -183,6 +188,7 @@ def _child(job: dict[str, Any], w: int) -> None:
         while view:
             n = os.write(w, view)
             view = view[n:]
+        os.close(w)  # the server has its answer now, while this process is still being torn down
     except BaseException:
         code = 70
     finally:
@@ -196,6 +202,19 @@ def _describe_status(status: int) -> str:
         extra = " (out of memory?)" if sig == signal.SIGKILL else ""
         return f"the interpreter was killed by {name}{extra}"
     return f"the interpreter exited with status {os.WEXITSTATUS(status)} before giving a result"
+
+
+_exiting: list[int] = []
+
+
+def _reap(block: bool) -> None:
+    """Collect children that already gave their result, and kill what they left running."""
+    for pid in list(_exiting):
+        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if done:
+            _exiting.remove(pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
 
 
 def serve_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -228,16 +247,22 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
     where = _where(job)
-    if timed_out:
-        return {"status": "timeout", "reason": f"{where}: timed out after {job['timeout']:g} s and was killed"}
     data = b"".join(chunks)
-    if status != 0 or not data:
+    try:
+        res = json.loads(data) if data and not timed_out else None
+    except ValueError:
+        res = None
+    if res is not None:
+        _exiting.append(pid)  # reaped later: its teardown overlaps the next card
+        _reap(block=False)
+    else:
+        _, status = os.waitpid(pid, 0)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
+        if timed_out:
+            return {"status": "timeout", "reason": f"{where}: timed out after {job['timeout']:g} s and was killed"}
         return {"status": "crash", "reason": f"{where}: crashed: {_describe_status(status)}"}
-    res = json.loads(data)
     if "skipped" in res:
         return {"status": "skipped", "reason": res["skipped"]}
     return {"status": "ok", "result": res}
@@ -254,6 +279,8 @@ def _warm_up() -> None:
 def main() -> None:
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
     _warm_up()
+    gc.collect()
+    gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
     proto = sys.stdout
     sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
     proto.write(json.dumps({"ready": True, "torch": torch.__version__}) + "\n")
@@ -269,6 +296,7 @@ def main() -> None:
         reply["job"] = job["job"]
         proto.write(json.dumps(reply) + "\n")
         proto.flush()
+    _reap(block=True)
 
 
 if __name__ == "__main__":

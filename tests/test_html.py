@@ -11,6 +11,7 @@ TNQUIZ_REQUIRE_BROWSER=1 (CI), where they fail instead.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -157,11 +158,14 @@ def test_json_for_script_non_finite_floats() -> None:
     assert json.loads(text) == [{"$tnq:float": "nan"}, {"$tnq:float": "inf"}, {"$tnq:float": "-inf"}, 1.5]
 
 
+def token_text(tokens: list[Any]) -> str:
+    return "".join("<BLANK>" if t == BLANK else t if isinstance(t, str) else t[1] for t in tokens)
+
+
 def test_code_tokens_highlight_and_blank() -> None:
     tokens = code_tokens("z = torch.cat([x, y], dim=1)  # cat\n", blank="dim=1")
     assert tokens.count(BLANK) == 1
-    text = "".join(t if isinstance(t, str) else ("<BLANK>" if t == BLANK else t[1]) for t in tokens)
-    assert text == "z = torch.cat([x, y], <BLANK>)  # cat"
+    assert token_text(tokens) == "z = torch.cat([x, y], <BLANK>)  # cat"
     assert ["c1", "# cat"] in tokens  # a comment, with pygments' CSS class
     assert code_tokens("") == [] and code_tokens("   \n") == []
 
@@ -169,7 +173,7 @@ def test_code_tokens_highlight_and_blank() -> None:
 def test_code_tokens_keep_the_code() -> None:
     code = 'for i in range(3):\n    print(f"{i:>3}", "<b>")\n'
     tokens = code_tokens(code)
-    assert "".join(t if isinstance(t, str) else t[1] for t in tokens if t != BLANK) == code.rstrip()
+    assert token_text(tokens) == code.rstrip()
 
 
 def test_page_data_only_ok_cards() -> None:
@@ -270,6 +274,7 @@ class Page:
         self.ctx.route(re.compile(r"^(?!file:).*"), self._block)
         self.ctx.on("request", self._seen)
         self.page = self.ctx.new_page()
+        self.page.set_default_timeout(10_000)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
                      if m.type in ("error", "warning") else None)
@@ -300,7 +305,7 @@ class Page:
         for _ in range(len(ORDER) + 1):
             if self.page.locator(f'#card article[data-id="{card_id}"]').count():
                 return
-            self.page.click("#b-skip")
+            self.page.click("#b-next" if self.page.locator("#b-next").count() else "#b-skip")
         raise AssertionError(f"card {card_id} never came up")
 
     def answer(self, typed: str) -> str:
@@ -520,7 +525,8 @@ def test_grading_table_in_the_browser(quiz: Page) -> None:
 def fuzz_cases(seed: int, per_case: int) -> list[dict[str, Any]]:
     """Typed answers mutated from the table's, with awkward characters: Python's verdict for each."""
     rng = random.Random(seed)
-    pieces = list("0123456789 ,x×*()[]._-+:eE'\"`\t\n") + [
+    pieces = [
+        *"0123456789 ,x×*()[]._-+:eE'\"`\t\n",
         "torch.", "Size", "size(", "tensor(", "dtype=torch.float32", "device='cpu'", "requires_grad=True",
         "grad_fn=<AddBackward0>", "inf", "-inf", "nan", "Error", "RuntimeError", "long", "float", "True",
         "false", "dim=1", "٣", "２", "𝟚", "²", "\u00a0", "\u0085", "\u001c", "\ufeff", "\u3000", "İ", "ΟΣ",
@@ -600,5 +606,46 @@ def test_screenshots(browser: Any, built: Path, name: str, scheme: str, viewport
         p.shot(f"{name}-cloze-answer")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
+    finally:
+        p.close()
+
+
+@pytest.mark.browser
+def test_changed_answer_is_asked_again_and_bad_storage_is_ignored(browser: Any, tmp_path: Path) -> None:
+    deck = hand_deck()
+    path = write_html(deck, tmp_path)
+    p = Page(browser, path.as_uri())
+    try:
+        assert p.card_id() == "s" and p.answer("2x3") == "✓ Correct"
+        p.page.click("#b-next")
+        assert p.answer("nan") == "✓ Correct"
+        assert p.progress() == "2 of 6 answered, 2 correct (100%)"
+        # rebuild with a new verified answer for "s": its old result no longer counts
+        changed = Answer(type="shape", text="torch.Size([3, 2])", shape=(3, 2))
+        cards = tuple(dataclasses.replace(c, answer=changed) if c.id == "s" else c for c in deck.cards)
+        write_html(dataclasses.replace(deck, cards=cards), tmp_path)
+        p.reload()
+        assert p.progress() == "1 of 6 answered, 1 correct (100%)"
+        p.page.select_option("#f-deck", "T::Unit")
+        assert p.card_id() == "s" and p.answer("2x3") == "✗ Not quite"
+        # garbage in localStorage: a fresh session, no error
+        p.page.evaluate("Object.keys(localStorage).forEach(k => localStorage.setItem(k, '{not json'))")
+        p.reload()
+        assert p.progress() == "0 of 6 answered, 0 correct"
+        p.page.evaluate("Object.keys(localStorage).forEach(k => localStorage.setItem(k, "
+                        "JSON.stringify({v: 1, results: {s: 5, nan: {ok: 'x'}}, queue: 7, cur: {}})))")
+        p.reload()
+        assert p.progress() == "0 of 6 answered, 0 correct" and p.card_id() == "s"
+    finally:
+        p.close()
+
+
+@pytest.mark.browser
+def test_empty_deck_page(browser: Any, tmp_path: Path) -> None:
+    path = write_html(Deck(cards=(), generator="tnquiz test"), tmp_path)
+    p = Page(browser, path.as_uri())
+    try:
+        assert p.page.inner_text("#card h2") == "This quiz has no cards."
+        assert p.progress() == "0 of 0 answered, 0 correct"
     finally:
         p.close()

@@ -156,3 +156,27 @@ def test_quiz_and_stats_never_import_torch(env: dict[str, str]) -> None:
     p = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+def test_stats_without_a_built_deck_counts_the_db(env: dict[str, str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Path(env["TNQUIZ_DB"])
+    _rate(db, "only-in-db", Rating.Easy, T0 - timedelta(days=9))
+    monkeypatch.chdir(tmp_path)  # no build/cards.json here
+    r = _invoke(stats)
+    assert r.exit_code == 0
+    assert "every card in the database is counted" in r.output and "Due today: 1" in r.output
+    r = CliRunner().invoke(stats, ["--cards", str(tmp_path / "missing.json")])
+    assert r.exit_code == 1 and "run `tnquiz build` first" in r.output
+
+
+def test_stats_marks_removed_decks(env: dict[str, str]) -> None:
+    db = Path(env["TNQUIZ_DB"])
+    with Store(db) as store:
+        o = outcomes(make_scheduler(fuzz=False), new_card("old", T0), T0)[Rating.Good]
+        store.record("old", before=None, after=o.card, log=o.log, deck="Old::Deck", answer_hash="h")
+    d = json.loads(_invoke(stats, "--cards", str(CARDS), "--json").output)
+    assert d["cards"]["hidden"] == 1 and d["due"]["today"] == 0
+    old = next(x for x in d["decks"] if x["deck"] == "Old::Deck")
+    assert old["in_deck"] is False and old["reviews_30d"] == 1
+    assert "Old::Deck (removed)" in _invoke(stats, "--cards", str(CARDS)).output

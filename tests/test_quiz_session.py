@@ -18,6 +18,7 @@ from generator.quiz.session import (
     in_deck,
     is_self_graded,
     load_deck,
+    load_index,
     select_cards,
 )
 from generator.quiz.store import Store, StoredState
@@ -205,3 +206,16 @@ def test_queue_json(cards: list[BuiltCard]) -> None:
         "id": "squeeze-dim-1", "deck": "PyTorch::Tensors::Shapes", "kind": "shape",
         "tags": ["shapes", "squeeze"], "question": "What is the shape of `torch.squeeze(a, 1)`?",
         "new": True, "due": None, "answer_changed": False, "self_graded": False}
+
+
+def test_load_index(tmp_path: Path) -> None:
+    idx = load_index(CARDS)
+    assert idx[0] == ("squeeze-dim-1", "PyTorch::Tensors::Shapes", "ok")
+    assert [e.status for e in idx].count("ok") == 8
+    bad = tmp_path / "cards.json"
+    bad.write_text('{"format": 2, "cards": []}')
+    with pytest.raises(DeckError, match="not supported"):
+        load_index(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(DeckError, match="not a tnquiz"):
+        load_index(bad)

@@ -277,6 +277,8 @@ cards:
   - {id: shape-wrong, question: q, answer: "torch.zeros(1, 2, 3).squeeze(1).shape", expect: "torch.Size([1, 3])"}
   - {id: dtype-ok, question: q, answer: "torch.ones(2).dtype", expect: float}
   - {id: num-ok, question: q, answer: "torch.tensor(2.0).sqrt().item()", expect: 1.41421}
+  - {id: tuple-ok, question: q, answer: "(torch.is_tensor(1), 0)", expect: [false, 0]}
+  - {id: tensor-ok, question: q, answer: "torch.arange(3) * 2", expect: [0, 2, 4]}
 """)
     b = build(p, cache)
     assert [k for k, c in b.items() if c.problems] == ["shape-wrong"]

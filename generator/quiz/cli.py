@@ -203,11 +203,15 @@ def stats(db: Path | None, cards_path: Path, as_json: bool) -> None:
       tnquiz stats --db ~/other-reviews.sqlite3
     """
     from generator.quiz import stats as st
+    from generator.quiz.session import DeckError, load_index
 
     now = _now()
     deck = None
     if cards_path.exists() or cards_path != DEFAULT_CARDS:
-        deck = _load_deck(cards_path)
+        try:
+            deck = load_index(cards_path)
+        except DeckError as e:
+            raise click.ClickException(str(e)) from None
     db_path = _db_path(db, cards_path)
     store = _open_store(db_path if db_path.exists() else ":memory:")
     try:

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from generator.grading import Verdict, grade
-from generator.model import BuiltCard, Deck
+from generator.model import FORMAT_VERSION, BuiltCard, Deck
 from generator.quiz.clock import utc
 from generator.quiz.scheduler import (
     Card,
@@ -39,16 +39,38 @@ class DeckError(Exception):
     """``cards.json`` missing or unreadable: one line for the user."""
 
 
-def load_deck(path: Path) -> Deck:
+def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise DeckError(
             f"no built deck at {path}: run `tnquiz build` first (or pass --cards FILE)")
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        return Deck.from_dict(data)
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DeckError(f"cannot read {path}: {e}; rebuild it with `tnquiz build`") from e
-    except (ValueError, KeyError, TypeError) as e:
+
+
+def load_deck(path: Path) -> Deck:
+    data = _read_json(path)
+    try:
+        return Deck.from_dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DeckError(f"{path} is not a tnquiz cards.json ({e}); rebuild it with `tnquiz build`") from e
+
+
+class DeckEntry(NamedTuple):
+    id: str
+    deck: str
+    status: str
+
+
+def load_index(path: Path) -> list[DeckEntry]:
+    """Only the id, deck and status of every card (``tnquiz stats``: no need to build the cards)."""
+    data = _read_json(path)
+    try:
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"format {data.get('format')!r} is not supported (expected {FORMAT_VERSION})")
+        return [DeckEntry(c["id"], c["deck"], c["status"]) for c in data["cards"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise DeckError(f"{path} is not a tnquiz cards.json ({e}); rebuild it with `tnquiz build`") from e
 
 

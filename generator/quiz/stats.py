@@ -7,13 +7,14 @@ Retention is *true retention*, as in Anki: of the reviews of cards that were in 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from generator.model import Deck
 from generator.quiz.clock import day_end, day_start, iso
 from generator.quiz.scheduler import State
+from generator.quiz.session import DeckEntry
 from generator.quiz.store import Store
 
 DAYS = 30
@@ -31,19 +32,21 @@ class _Tally:
         return round(self.recalled / self.mature, 4) if self.mature else None
 
 
-def compute(store: Store, deck: Deck | None, now: datetime, *, days: int = DAYS) -> dict[str, Any]:
-    """Everything ``tnquiz stats`` shows, as a JSON-able dict. With ``deck`` (the built cards.json),
-    only cards still in the deck with status ``ok`` count as due; without it, every card in the db."""
-    states = store.states()
+def compute(store: Store, deck: Sequence[DeckEntry] | None, now: datetime, *,
+            days: int = DAYS) -> dict[str, Any]:
+    """Everything ``tnquiz stats`` shows, as a JSON-able dict. With ``deck`` (the cards of the built
+    cards.json, see :func:`~generator.quiz.session.load_index`), only cards still in the deck with
+    status ``ok`` count as due; without it, every card in the database."""
+    states = store.due_dates()
     today = day_start(now)
     end_today = day_end(now)
     if deck is not None:
-        ok = {c.id: c.card.deck for c in deck.cards if c.status == "ok"}
-        all_ids = {c.id for c in deck.cards}
+        ok = {c.id: c.deck for c in deck if c.status == "ok"}
+        all_ids = {c.id for c in deck}
     else:
-        ok = {cid: s.deck for cid, s in states.items()}
+        ok = {cid: deck_name for cid, (_, deck_name) in states.items()}
         all_ids = set(ok)
-    deck_of = {cid: s.deck for cid, s in states.items()}
+    deck_of = {cid: deck_name for cid, (_, deck_name) in states.items()}
     deck_of.update(ok)
 
     per_deck: dict[str, dict[str, Any]] = defaultdict(lambda: {
@@ -55,10 +58,9 @@ def compute(store: Store, deck: Deck | None, now: datetime, *, days: int = DAYS)
 
     due_today = overdue = 0
     week = [0] * WEEK
-    for cid, st in states.items():
+    for cid, (due, _) in states.items():
         if cid not in ok:
             continue
-        due = st.card.due
         row = per_deck[ok[cid]]
         if due < end_today:
             due_today += 1
@@ -75,16 +77,16 @@ def compute(store: Store, deck: Deck | None, now: datetime, *, days: int = DAYS)
     since = today - timedelta(days=days - 1)
     per_day: dict[str, _Tally] = defaultdict(_Tally)
     total = _Tally()
-    for r in store.reviews(since=since):
-        day = r.review_time.astimezone(now.tzinfo).date().isoformat()
-        mature = r.state_before is not None and r.state_before.state == State.Review
-        deck_tally: _Tally = per_deck[deck_of.get(r.card_id, r.deck)]["_tally"]
-        per_deck[deck_of.get(r.card_id, r.deck)]["reviews_30d"] += 1
-        for t in (per_day[day], total, deck_tally):
+    for card_id, rating, when, logged_deck, prev_state in store.review_facts(since):
+        day = when.astimezone(now.tzinfo).date().isoformat()
+        mature = prev_state == State.Review
+        row = per_deck[deck_of.get(card_id, logged_deck)]
+        row["reviews_30d"] += 1
+        for t in (per_day[day], total, row["_tally"]):
             t.reviews += 1
-            t.again += r.rating == 1
+            t.again += rating == 1
             t.mature += mature
-            t.recalled += mature and r.rating > 1
+            t.recalled += mature and rating > 1
 
     days_out = []
     for k in range(days):

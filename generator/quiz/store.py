@@ -72,6 +72,7 @@ def _v1(db: sqlite3.Connection) -> None:
             review_time   TEXT NOT NULL,     -- fixed-width UTC ISO
             duration_ms   INTEGER,           -- from showing the card to showing the answer
             state_before  TEXT,              -- fsrs Card JSON before the review; NULL: a new card
+            prev_state    INTEGER,           -- its fsrs State (1 learning, 2 review, 3 relearning); NULL: new
             state_after   TEXT NOT NULL,
             answer_hash   TEXT,
             deck          TEXT NOT NULL DEFAULT '',
@@ -227,6 +228,18 @@ class Store:
             for r in self.db.execute(sql, args)
         ]
 
+    def review_facts(self, since: datetime) -> list[tuple[str, int, datetime, str, int | None]]:
+        """(card id, rating, review time, deck, FSRS state before or None) of every review since
+        ``since``: what the statistics need, without parsing the stored FSRS states."""
+        return [(r[0], r[1], from_iso(r[2]), r[3], r[4]) for r in self.db.execute(
+            "SELECT card_id, rating, review_time, deck, prev_state FROM review_log "
+            "WHERE review_time >= ? ORDER BY id", (iso(since),))]
+
+    def due_dates(self) -> dict[str, tuple[datetime, str]]:
+        """Every card's due time and deck, without parsing the stored FSRS states."""
+        return {r[0]: (from_iso(r[1]), r[2]) for r in self.db.execute(
+            "SELECT card_id, due, deck FROM card_state")}
+
     def review_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM review_log").fetchone()[0])
 
@@ -243,10 +256,11 @@ class Store:
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO review_log (card_id, fsrs_card_id, rating, review_time, duration_ms, "
-                "state_before, state_after, answer_hash, deck, correct, session) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "state_before, prev_state, state_after, answer_hash, deck, correct, session) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (card_id, after.card_id, int(log.rating), iso(log.review_datetime), log.review_duration,
-                 card_to_json(before) if before is not None else None, card_to_json(after),
+                 card_to_json(before) if before is not None else None,
+                 int(before.state) if before is not None else None, card_to_json(after),
                  answer_hash, deck, None if correct is None else int(correct), session))
             db.execute(
                 "INSERT INTO card_state (card_id, fsrs, due, last_review, deck, answer_hash, reps, lapses) "

@@ -1,1 +1,51 @@
 """Stage 4: render verified cards (``model.Deck``) into files. Never imports torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from generator import __version__
+from generator.model import Deck
+from generator.paths import templates_dir
+
+STAMP = ".tnquiz-build"
+
+
+def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
+    """Everything the outputs are made from: the verified deck, the templates, the options."""
+    h = hashlib.sha256()
+    h.update(json.dumps(deck.to_dict(), sort_keys=True).encode())
+    h.update(f"{__version__}|{split}|{os.environ.get('SOURCE_DATE_EPOCH', '')}".encode())
+    for root in [templates_dir(), *([templates] if templates else [])]:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False) -> list[Path]:
+    """Write cards.json, the Anki deck(s) and the HTML quiz; return what was written.
+
+    When ``out_dir`` already holds the outputs of exactly these inputs, nothing is written (and an
+    empty list is returned): a rebuild with no change costs no rendering.
+    """
+    stamp = out_dir / STAMP
+    fp = _fingerprint(deck, templates, split)
+    expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
+    if stamp.exists() and stamp.read_text().strip() == fp and all(p.exists() for p in expected):
+        return []
+    from generator.render.anki import write_apkg  # imported only when there is work to do
+    from generator.render.cardsjson import write_cards_json
+    from generator.render.html import write_html
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    written = [write_cards_json(deck, out_dir)]
+    written += write_apkg(deck, out_dir, templates=templates, split=split)
+    written.append(write_html(deck, out_dir, templates=templates))
+    stamp.write_text(fp + "\n")
+    return written

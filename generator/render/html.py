@@ -30,6 +30,8 @@ from generator.render.env import make_env
 from generator.render.highlight import highlight_css
 
 PAGE_TEMPLATE = "quiz.html.j2"
+LIGHT_STYLE = "default"  # pygments styles: light, and dark (prefers-color-scheme: dark)
+DARK_STYLE = "monokai"
 ASSETS = ("quiz.css", "grade.js", "quiz.js")
 
 #: Version of the JSON the page embeds (``DATA.v`` in quiz.js); bump on an incompatible change.
@@ -65,7 +67,7 @@ def render_html(deck: Deck, *, templates: Path | None = None) -> str:
     def asset(name: str) -> str:
         return env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
 
-    css = _inline_safe(highlight_css() + "\n" + asset("quiz.css"), "style")
+    css = _inline_safe(highlight_css(LIGHT_STYLE, DARK_STYLE) + "\n" + asset("quiz.css"), "style")
     grade_js = _inline_safe(asset("grade.js"), "script")
     app_js = _inline_safe(asset("quiz.js"), "script")
     data = page_data(deck)
@@ -89,7 +91,7 @@ def render_html(deck: Deck, *, templates: Path | None = None) -> str:
 
 def page_data(deck: Deck) -> dict[str, Any]:
     """What the page embeds: the cards that built ``ok`` and what the app needs to know about them."""
-    cards = [card_data(bc) for bc in deck.cards if bc.status == "ok" and bc.answer is not None]
+    cards = [card_data(bc, deck.torch_version) for bc in deck.cards if bc.status == "ok" and bc.answer is not None]
     decks = sorted({c["deck"] for c in cards})
     key = hashlib.sha256("\n".join(decks).encode()).hexdigest()[:12]
     return {
@@ -101,8 +103,11 @@ def page_data(deck: Deck) -> dict[str, Any]:
     }
 
 
-def card_data(bc: BuiltCard) -> dict[str, Any]:
-    """One card for the page (``answer``, ``options`` and ``cloze`` as in cards.json, for grade.js)."""
+def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
+    """One card for the page (``answer``, ``options`` and ``cloze`` as in cards.json, for grade.js).
+
+    ``torch``: the card's torch version, where it differs from the deck's (``torch_version``).
+    """
     c = bc.card
     d: dict[str, Any] = {
         "id": c.id,
@@ -127,9 +132,10 @@ def card_data(bc: BuiltCard) -> dict[str, Any]:
         d["source"] = c.source
     if c.file:
         d["where"] = f"{c.file}:{c.line}" if c.line else c.file
-    ran = " on ".join(x for x in (bc.torch_version and f"torch {bc.torch_version}", bc.ran_on) if x)
-    if ran:
-        d["ran"] = ran
+    if bc.ran_on:
+        d["on"] = bc.ran_on
+    if bc.torch_version and bc.torch_version != torch_version:
+        d["torch"] = bc.torch_version
     if bc.stdout and c.kind != "output":
         d["stdout"] = bc.stdout
     return d
@@ -162,7 +168,7 @@ def code_tokens(code: str, *, blank: str | None = None) -> list[Token]:
 
 def _push(out: list[Token], cls: str, text: str) -> None:
     last = out[-1] if out else None
-    if not cls or text.isspace():
+    if cls in _plain_classes() or text.isspace():
         if isinstance(last, str):
             out[-1] = last + text
         else:
@@ -183,6 +189,17 @@ def _lex(code: str) -> tuple[tuple[str, str], ...]:
         cls, text = tokens[-1]
         tokens[-1] = (cls, text[:-1])
     return tuple(tokens)
+
+
+@lru_cache(maxsize=1)
+def _plain_classes() -> frozenset[str]:
+    """Token classes that look like plain text in both styles (names, punctuation): sent as text."""
+    from pygments.styles import get_style_by_name
+    from pygments.token import STANDARD_TYPES, Token
+
+    styles = [get_style_by_name(name) for name in (LIGHT_STYLE, DARK_STYLE)]
+    return frozenset(cls for ttype, cls in STANDARD_TYPES.items()
+                     if all(st.style_for_token(ttype) == st.style_for_token(Token) for st in styles))
 
 
 def _css_class(ttype: Any) -> str:

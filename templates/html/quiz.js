@@ -7,6 +7,7 @@
 (function () {
   "use strict";
 
+  var T_START = performance.now();
   var G = window.tnqGrade;
   var FLOAT_KEY = "$tnq:float";
   var STATE_VERSION = 1;
@@ -39,6 +40,7 @@
           return v;
         })
       : JSON.parse(raw);
+  var T_PARSED = performance.now();
   var CARDS = DATA.cards;
   var BY_ID = new Map();
   CARDS.forEach(function (c, i) {
@@ -59,7 +61,9 @@
   function save() {
     if (!store) return;
     try {
-      store.setItem(KEY, JSON.stringify(state));
+      // the deck-order queue is rebuilt on load: keep only a shuffled or retry queue
+      var keep = state.shuffle || state.retry;
+      store.setItem(KEY, JSON.stringify(keep ? state : Object.assign({}, state, { queue: [] })));
     } catch (e) {
       /* full or blocked: keep going in memory */
     }
@@ -542,7 +546,8 @@
     var src = [];
     if (card.source) src.push("Source: " + card.source);
     if (card.where) src.push("Card: " + card.where);
-    if (card.ran) src.push("Verified with " + card.ran);
+    var torch = card.torch || DATA.torch;
+    if (torch || card.on) src.push("Verified with " + (torch ? "torch " + torch : "") + (card.on ? " on " + card.on : ""));
     if (src.length) box.appendChild(el("p", { className: "src", text: src.join(" \u00b7 ") }));
     box.appendChild(
       el("div", { className: "actions" }, [
@@ -767,5 +772,6 @@
   save();
   render(true);
   window.tnqReadyAt = performance.now();
+  window.tnqTimings = { script: T_START, parsed: T_PARSED, ready: window.tnqReadyAt };
   document.documentElement.setAttribute("data-ready", "1");
 })();

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Build speed, measured side by side in one run (a benchmark, not a test).
+
+For the bundled deck and a generated 2,000-card deck it times: the floor `python -c "import torch"`,
+a cold build (empty cache), a warm build (nothing changed) and a one-card-edit rebuild, each as a
+fresh `python -m generator build` process, and reports each as a ratio to the floor, with the peak
+memory of the largest process. Targets (issue #2): cold bundled <= 1.5x floor; warm <= 0.3x floor and
+no torch import; one-card edit <= floor + 0.5 s; 2,000 cards cold <= 4x floor.
+
+    python bench/build.py [--repeat N] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MiB of the largest process in the tree, stderr."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    secs = time.perf_counter() - t0
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
+    return secs, usage.ru_maxrss // 1024, err
+
+
+def generate(folder: Path, n: int = 2000) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    ops = [
+        ("torch.zeros({a}, {b}).reshape(-1).shape", "shape"),
+        ("torch.ones({a}, {b}).sum(dim=0)", "value"),
+        ("torch.arange({a} * {b}).view({a}, {b}).t().shape", "shape"),
+        ("torch.cat([torch.zeros({a}, {b})] * 2, dim=1).shape", "shape"),
+        ("(torch.arange({a}) * {b}).dtype", "dtype"),
+    ]
+    per_file = 200
+    for f in range(n // per_file):
+        lines = [f"deck: Bench::File{f}", "cards:"]
+        for i in range(per_file):
+            k = f * per_file + i
+            expr, _ = ops[k % len(ops)]
+            expr = expr.format(a=1 + k % 7, b=1 + k % 5)
+            lines += [f"  - id: gen-{k}", f"    question: What is `{expr}`?", f"    answer: \"{expr}\""]
+        (folder / f"gen{f:02d}.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def edit_one(folder: Path) -> None:
+    """Change one card's answer expression (`x` -> `(x)`): exactly one card must run again."""
+    for f in sorted(folder.glob("*.yaml")):
+        lines = f.read_text().splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            head, sep, value = line.partition("answer: ")
+            value = value.rstrip("\n")
+            if not sep or head.strip() not in ("", "-") or not value or value[0] in "|>":
+                continue
+            q = value[0] if value[0] in "'\"" and value[-1] == value[0] else ""
+            inner = value[1:-1] if q else value
+            lines[i] = f"{head}{sep}{q}({inner}){q}\n"
+            f.write_text("".join(lines))
+            return
+    raise SystemExit(f"no card to edit in {folder}")
+
+
+def measure(name: str, deck: Path, floor: float, jobs: int | None, repeat: int, tmp: Path) -> list[tuple[str, float, int, str]]:
+    rows = []
+    base = [sys.executable, "-m", "generator", "build", str(deck), "--out", str(tmp / f"out-{name}")]
+    if jobs:
+        base += ["--jobs", str(jobs)]
+    colds, warms, edits = [], [], []
+    mem = {"cold": 0, "warm": 0, "edit": 0}
+    for r in range(repeat):
+        work = tmp / f"{name}-{r}"
+        shutil.copytree(deck, work)
+        cmd = [*base]
+        cmd[4] = str(work)
+        env = {**os.environ, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}")}
+        s, m, err = timed(cmd, env)
+        colds.append(s)
+        mem["cold"] = max(mem["cold"], m)
+        s, m, err = timed([*cmd[:1], "-X", "importtime", *cmd[1:]], env)
+        torch_imported = any(line.rstrip().endswith("| torch") for line in err.splitlines())
+        s, m, err = timed(cmd, env)  # timed again without -X importtime
+        warms.append(s)
+        mem["warm"] = max(mem["warm"], m)
+        edit_one(work)
+        s, m, err = timed(cmd, env)
+        edits.append(s)
+        mem["edit"] = max(mem["edit"], m)
+        if "; 1 run," not in err:
+            raise SystemExit(f"one-card edit did not run exactly one card: {err}")
+    cold, warm, edit = statistics.median(colds), statistics.median(warms), statistics.median(edits)
+    rows.append((f"{name}: cold build", cold, mem["cold"], f"{cold / floor:.2f}x floor"))
+    rows.append((f"{name}: warm build", warm, mem["warm"],
+                 f"{warm / floor:.2f}x floor, torch imported: {'yes' if torch_imported else 'no'}"))
+    rows.append((f"{name}: one-card edit", edit, mem["edit"], f"floor + {edit - floor:.2f} s"))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=None)
+    args = ap.parse_args()
+    from generator.paths import bundled_cards_dir
+
+    with tempfile.TemporaryDirectory(prefix="tnquiz-bench-") as t:
+        tmp = Path(t)
+        floors = []
+        fmem = 0
+        for _ in range(args.repeat):
+            s, m, _ = timed([sys.executable, "-c", "import torch"], dict(os.environ))
+            floors.append(s)
+            fmem = max(fmem, m)
+        floor = statistics.median(floors)
+        rows = [("floor: python -c 'import torch'", floor, fmem, "1.00x")]
+        n_bundled = sum(1 for _ in bundled_cards_dir().glob("*.yaml"))
+        rows += measure("bundled", bundled_cards_dir(), floor, args.jobs, args.repeat, tmp)
+        gen = generate(tmp / "gen2000")
+        rows += measure("2000 cards", gen, floor, args.jobs, args.repeat, tmp)
+        print(f"tnquiz build benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+              f"median of {args.repeat}, bundled deck = {n_bundled} files")
+        print(f"{'what':<34} {'seconds':>8} {'peak MiB':>9}  ratio")
+        for what, secs, mib, ratio in rows:
+            print(f"{what:<34} {secs:>8.2f} {mib:>9}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
