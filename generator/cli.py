@@ -234,10 +234,8 @@ def cache_clear() -> None:
 
 
 def _register_quiz() -> None:
-    try:
-        from generator.quiz.cli import quiz, stats
-    except ImportError:  # pragma: no cover - the quiz package is part of every install
-        return
+    from generator.quiz.cli import quiz, stats  # torch-free, like everything here
+
     main.add_command(quiz)
     main.add_command(stats)
 
