@@ -18,7 +18,6 @@ import shutil
 import sys
 import tempfile
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from generator.model import FORMAT_VERSION, Card, RunResult
@@ -40,6 +39,8 @@ def torch_version() -> str:
             m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
             if m:
                 return m.group(1)
+    from importlib import metadata  # slow (scans every distribution): only as a fallback
+
     try:
         return metadata.version("torch")
     except metadata.PackageNotFoundError:  # pragma: no cover

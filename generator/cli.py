@@ -117,7 +117,10 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     _report_problems(result.problems)
     from generator.render import render_all
 
-    written = render_all(result.deck, out, templates=templates, split=split)
+    try:
+        written = render_all(result.deck, out, templates=templates, split=split)
+    except OSError as e:
+        raise click.ClickException(f"{out}: cannot write the outputs: {e.strerror or e}") from e
     for c in result.failed:
         click.secho(f"failed: {c.reason}", fg="red", err=True)
     for c in result.cards:

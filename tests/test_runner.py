@@ -315,3 +315,45 @@ cards:
         assert b.status == "ok" and b.answer and b.answer.value == "cuda"
     else:
         assert b.status == "skipped" and b.reason == "requires cuda: no CUDA device is available"
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU: CI has none; runs on a GPU machine (see docs/performance.md)")
+def test_cuda_cards_run_on_the_gpu_in_isolation(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards("""\
+deck: D
+cards:
+  - id: on-gpu
+    question: q
+    device: cuda
+    code: |
+      x = torch.ones(2, 3, device=device)
+      torch.cuda.set_per_process_memory_fraction(0.5)
+    answer: (x.device.type, str(x.sum().item()), torch.cuda.is_initialized())
+  - id: numpy-of-cuda
+    question: q
+    device: cuda
+    code: torch.ones(2, device=device).numpy()
+    raises: TypeError
+  - id: seeded-gpu
+    question: q
+    device: cuda
+    answer: torch.rand(2, device=device).tolist()
+  - id: seeded-gpu-again
+    question: q
+    device: cuda
+    answer: torch.rand(2, device=device).tolist()
+""")
+    b = build(p, cache, jobs=1)
+    assert b["on-gpu"].status == "ok" and b["on-gpu"].ran_on == "cuda"
+    assert b["on-gpu"].answer and b["on-gpu"].answer.value == ["cuda", "6.0", True]
+    err = b["numpy-of-cuda"].answer
+    assert err and err.exception == "TypeError" and "cuda" in (err.message or "")
+    assert b["seeded-gpu"].answer and b["seeded-gpu-again"].answer
+    assert b["seeded-gpu"].answer.value == b["seeded-gpu-again"].answer.value  # same seed, fresh process
