@@ -269,11 +269,32 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _warm_up() -> None:
-    """Import lazily loaded parts now, once, so that children do not each pay for them."""
-    repr(torch.zeros(2, 2))
-    repr(torch.zeros(2, dtype=torch.int64))
-    for name in ("torch.optim", "torch.utils.data"):
+    """Run, once, what torch loads lazily on first use, so that children do not each pay for it.
+
+    The first optimizer alone imports some 800 modules (``torch._dynamo``, sympy, ...), over a
+    second per card if every child did it. Nothing here leaves state a card can see: every child
+    re-seeds, and these calls change no global setting.
+    """
+    import io as _io
+
+    for name in ("torch.optim", "torch.optim.lr_scheduler", "torch.utils.data"):
         importlib.import_module(name)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                torch.optim.Adam(model.parameters())):
+        loss = torch.nn.functional.cross_entropy(model(torch.ones(2, 1, 4, 4)), torch.tensor([0, 1]))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    repr(model)
+    repr(torch.zeros(2, 2)), repr(torch.zeros(2, dtype=torch.int64)), repr(torch.zeros(2) > 0)
+    buf = _io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    torch.load(buf)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
+    list(loader)
 
 
 def main() -> None:

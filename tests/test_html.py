@@ -234,6 +234,15 @@ def _no_browser(reason: str) -> None:
     pytest.skip(reason)
 
 
+def test_missing_browser_skips_or_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TNQUIZ_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        _no_browser("no chromium")
+    monkeypatch.setenv("TNQUIZ_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="TNQUIZ_REQUIRE_BROWSER=1 but no chromium"):
+        _no_browser("no chromium")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
@@ -649,3 +658,25 @@ def test_empty_deck_page(browser: Any, tmp_path: Path) -> None:
         assert p.progress() == "0 of 0 answered, 0 correct"
     finally:
         p.close()
+
+
+@pytest.mark.browser
+def test_works_without_local_storage(browser: Any, tmp_path: Path) -> None:
+    """Some browsers refuse localStorage to file:// pages: the quiz still runs, in memory."""
+    path = write_html(hand_deck(), tmp_path)
+    ctx = browser.new_context()
+    ctx.add_init_script("Object.defineProperty(window, 'localStorage', {get() {"
+                        " throw new DOMException('denied', 'SecurityError'); }})")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("html[data-ready]")
+        page.fill("#answer", "(2, 3)")
+        page.keyboard.press("Enter")
+        assert page.inner_text("#verdict") == "✓ Correct"
+        assert page.inner_text("#p-text") == "1 of 6 answered, 1 correct (100%)"
+        assert errors == []
+    finally:
+        ctx.close()

@@ -89,6 +89,7 @@ def test_nothing_one_card_does_changes_another(write_cards, cache: Cache) -> Non
     assert state["repr"] == "tensor([1.2346])"
     assert state["colorsys"] is False
     assert state["linear"] is True
+    assert state["threads"] == 1  # the worker default (TNQUIZ_THREADS), not what a-pollute set
     assert state["files"] == []
     assert state["leaked"] is False
     import torch  # the test may import torch; the pipeline under test must not need to
