@@ -37,7 +37,7 @@ cards:
       torch.set_grad_enabled(False)
       torch.set_printoptions(precision=1)
       torch.set_num_threads(1 if torch.get_num_threads() > 1 else 2)
-      import json, colorsys
+      import json, tabnanny
       torch.nn.Linear = None
       torch.manual_seed(1234)
       open("left-behind.txt", "w").write("x")
@@ -52,7 +52,7 @@ cards:
           grad=torch.is_grad_enabled(),
           repr=repr(torch.tensor([1.23456])),
           threads=torch.get_num_threads(),
-          colorsys="colorsys" in sys.modules,
+          tabnanny="tabnanny" in sys.modules,
           linear=torch.nn.Linear is not None,
           rand=torch.rand(1).item(),
           files=sorted(os.listdir(".")),
@@ -68,7 +68,7 @@ cards:
           grad=torch.is_grad_enabled(),
           repr=repr(torch.tensor([1.23456])),
           threads=torch.get_num_threads(),
-          colorsys="colorsys" in sys.modules,
+          tabnanny="tabnanny" in sys.modules,
           linear=torch.nn.Linear is not None,
           rand=torch.rand(1).item(),
           files=sorted(os.listdir(".")),
@@ -87,7 +87,7 @@ def test_nothing_one_card_does_changes_another(write_cards, cache: Cache) -> Non
     assert state["dtype"] == "torch.float32"
     assert state["grad"] is True
     assert state["repr"] == "tensor([1.2346])"
-    assert state["colorsys"] is False
+    assert state["tabnanny"] is False
     assert state["linear"] is True
     assert state["threads"] == 1  # the worker default (TNQUIZ_THREADS), not what a-pollute set
     assert state["files"] == []
