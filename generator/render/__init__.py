@@ -38,14 +38,19 @@ def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, spli
     expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
     if stamp.exists() and stamp.read_text().strip() == fp and all(p.exists() for p in expected):
         return []
+    from generator.cache import default_dir
     from generator.render.anki import write_apkg  # imported only when there is work to do
     from generator.render.cardsjson import write_cards_json
+    from generator.render.highlight import load_memo, save_memo
     from generator.render.html import write_html
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
+    memo = default_dir() / "highlight.json"
+    load_memo(memo)
     written = [write_cards_json(deck, out_dir)]
     written += write_apkg(deck, out_dir, templates=templates, split=split)
     written.append(write_html(deck, out_dir, templates=templates))
+    save_memo(memo)
     stamp.write_text(fp + "\n")
     return written

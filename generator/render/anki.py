@@ -41,7 +41,7 @@ from markupsafe import Markup
 
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
-from generator.render.highlight import highlight_css
+from generator.render.highlight import highlight_css, lex_python
 
 #: File name of the whole deck inside the output directory.
 APKG_NAME = "tnquiz.apkg"
@@ -197,15 +197,6 @@ def _render(env: jinja2.Environment, name: str, **context: Any) -> str:
     return env.get_template(name).render(**context).strip()
 
 
-def _css_class(ttype: Any) -> str:
-    """pygments' short class for a token type (as its HtmlFormatter writes it), "" for plain text."""
-    from pygments.token import STANDARD_TYPES
-
-    while ttype not in STANDARD_TYPES and ttype.parent is not None:
-        ttype = ttype.parent
-    return str(STANDARD_TYPES.get(ttype, ""))
-
-
 def _code_html(code: str, cloze: str | None = None) -> str:
     """Highlighted code (pygments, build time); with ``cloze``, that piece is wrapped in ``{{c1::...}}``.
 
@@ -214,8 +205,6 @@ def _code_html(code: str, cloze: str | None = None) -> str:
     balanced whatever Anki puts in their place). All ``{``, ``}`` and ``:`` in the code are written
     as character references so that nothing in the code itself can open, close or hint a cloze.
     """
-    from pygments.lexers import PythonLexer
-
     text = _code_text(code)
     start, end = -1, -1
     if cloze:
@@ -232,14 +221,14 @@ def _code_html(code: str, cloze: str | None = None) -> str:
             segments.append((cls, value))
 
     pos = 0
-    for _, ttype, value in PythonLexer(stripnl=False, ensurenl=False).get_tokens_unprocessed(text):
+    for tok_cls, value in lex_python(text):
         tok_start, tok_end = pos, pos + len(value)
         pos = tok_end
         cuts = sorted({tok_start, tok_end} | {c for c in (start, end) if tok_start < c < tok_end})
         for a, b in itertools.pairwise(cuts):
             if a == start:
                 segments.append((None, "{{c1::"))
-            emit(_css_class(ttype), text[a:b])
+            emit(tok_cls, text[a:b])
             if b == end:
                 segments.append((None, "}}"))
     if segments and segments[-1][0] is not None and segments[-1][1].endswith("\n"):

@@ -2,27 +2,84 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import html
+import json
+import os
 import re
-from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
+_memo: dict[str, tuple[tuple[str, str], ...]] = {}
+_memo_dirty = False
 
-@lru_cache(maxsize=4096)
-def _highlight(code: str) -> str:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
 
-    return highlight(code, PythonLexer(), HtmlFormatter(cssclass="tnq-code", nowrap=False))
+def _css_class(ttype: Any) -> str:
+    """The CSS class pygments' HtmlFormatter gives a token type (``""`` for plain text)."""
+    from pygments.token import STANDARD_TYPES
+
+    suffix = ""
+    while ttype not in STANDARD_TYPES:
+        suffix = ttype[-1] + suffix
+        ttype = ttype.parent
+    return STANDARD_TYPES[ttype] + suffix if STANDARD_TYPES[ttype] else ""
+
+
+def lex_python(code: str) -> tuple[tuple[str, str], ...]:
+    """Python source -> ``(css class, text)`` tokens that together are exactly ``code``.
+
+    The one tokenizer behind every renderer. Memoized in memory and, between builds, on disk
+    (``load_memo``/``save_memo``), so a rebuild after a one-card edit lexes one snippet.
+    """
+    global _memo_dirty
+    key = hashlib.sha256(code.encode()).hexdigest()
+    hit = _memo.get(key)
+    if hit is None:
+        from pygments.lexers import PythonLexer
+
+        lexer = PythonLexer(stripnl=False, ensurenl=False)
+        hit = tuple((_css_class(t), v) for _, t, v in lexer.get_tokens_unprocessed(code))
+        _memo[key] = hit
+        _memo_dirty = True
+    return hit
+
+
+def load_memo(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("pygments") == _pygments_version():
+            _memo.update({k: tuple((c, t) for c, t in v) for k, v in data["tokens"].items()})
+
+
+def save_memo(path: Path) -> None:
+    global _memo_dirty
+    if not _memo_dirty:
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pygments": _pygments_version(), "tokens": _memo}), encoding="utf-8")
+        os.replace(tmp, path)
+        _memo_dirty = False
+
+
+def _pygments_version() -> str:
+    import pygments
+
+    return str(pygments.__version__)
 
 
 def highlight_python(code: str) -> Markup:
     """Python source -> ``<div class="tnq-code"><pre>...</pre></div>`` with token classes (escaped)."""
+    code = code.rstrip("\n")
     if not code.strip():
         return Markup("")
-    return Markup(_highlight(code.rstrip("\n") + "\n"))
+    spans = "".join(f'<span class="{c}">{html.escape(t, quote=False)}</span>' if c else html.escape(t, quote=False)
+                    for c, t in lex_python(code))
+    return Markup(f'<div class="tnq-code"><pre>{spans}</pre></div>')
 
 
 def highlight_css(

@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
-from generator.render.highlight import highlight_css
+from generator.render.highlight import highlight_css, lex_python
 
 PAGE_TEMPLATE = "quiz.html.j2"
 LIGHT_STYLE = "default"  # pygments styles: light, and dark (prefers-color-scheme: dark)
@@ -158,7 +158,7 @@ def code_tokens(code: str, *, blank: str | None = None) -> list[Token]:
             placeholder += "_"
         code = code.replace(blank, placeholder, 1)
     out: list[Token] = []
-    for cls, text in _lex(code):
+    for cls, text in lex_python(code):
         pieces = text.split(placeholder) if placeholder else [text]
         for i, piece in enumerate(pieces):
             if i:
@@ -181,18 +181,6 @@ def _push(out: list[Token], cls: str, text: str) -> None:
         out.append([cls, text])
 
 
-@lru_cache(maxsize=8192)
-def _lex(code: str) -> tuple[tuple[str, str], ...]:
-    from pygments import lex
-    from pygments.lexers import PythonLexer
-
-    tokens = [(_css_class(ttype), text) for ttype, text in lex(code, PythonLexer())]
-    if tokens and tokens[-1][1].endswith("\n"):  # pygments ends the text with a newline
-        cls, text = tokens[-1]
-        tokens[-1] = (cls, text[:-1])
-    return tuple(tokens)
-
-
 @lru_cache(maxsize=1)
 def _plain_classes() -> frozenset[str]:
     """Token classes that look like plain text in both styles (names, punctuation): sent as text."""
@@ -202,17 +190,6 @@ def _plain_classes() -> frozenset[str]:
     styles = [get_style_by_name(name) for name in (LIGHT_STYLE, DARK_STYLE)]
     return frozenset(cls for ttype, cls in STANDARD_TYPES.items()
                      if all(st.style_for_token(ttype) == st.style_for_token(Token) for st in styles))
-
-
-def _css_class(ttype: Any) -> str:
-    """The CSS class pygments' HtmlFormatter gives a token type (``""`` for plain text)."""
-    from pygments.token import STANDARD_TYPES
-
-    suffix = ""
-    while ttype not in STANDARD_TYPES:
-        suffix = ttype[-1] + suffix
-        ttype = ttype.parent
-    return STANDARD_TYPES[ttype] + suffix if STANDARD_TYPES[ttype] else ""
 
 
 def json_for_script(data: Any) -> str:
