@@ -54,13 +54,18 @@ class WorkerDied(Exception):
     pass
 
 
+#: Below this many cards to run, a worker skips its warm-up (about a second): a one-card edit
+#: should not pay for the lazy imports of cards it will not run.
+WARM_UP_FROM = 8
+
+
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, warm: bool = True) -> None:
         env = dict(os.environ)
         pkg_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "generator.worker"],
+            [sys.executable, "-m", "generator.worker", *([] if warm else ["--no-warm-up"])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=env, text=True, bufsize=1,
         )
@@ -143,8 +148,10 @@ def run_cards(
             q.put(item)
         lock = threading.Lock()
 
+        warm = len(todo) >= WARM_UP_FROM
+
         def work() -> None:
-            worker = _Worker()
+            worker = _Worker(warm)
             try:
                 while True:
                     try:
@@ -155,7 +162,7 @@ def run_cards(
                         reply = worker.run(_job(i, card, dev))
                     except WorkerDied as e:
                         worker.close()
-                        worker = _Worker()
+                        worker = _Worker(warm)
                         reply = {"status": "crash", "reason": f"{card.file}:{card.line} [{card.id}]: {e}"}
                     oc = _outcome(card, dev, reply)
                     if oc.result is not None:

@@ -299,7 +299,8 @@ def _warm_up() -> None:
 
 def main() -> None:
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
-    _warm_up()
+    if "--no-warm-up" not in sys.argv[1:]:
+        _warm_up()
     gc.collect()
     gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
     proto = sys.stdout
