@@ -95,7 +95,9 @@ def measure(name: str, deck: Path, floor: float, jobs: int | None, repeat: int, 
         colds.append(s)
         mem["cold"] = max(mem["cold"], m)
         s, m, err = timed([*cmd[:1], "-X", "importtime", *cmd[1:]], env)
-        torch_imported = any(line.rstrip().endswith("| torch") for line in err.splitlines())
+        # torch in this process, or a worker started (a worker imports torch): "0 run" says none did
+        torch_imported = (any(line.rstrip().endswith("| torch") for line in err.splitlines())
+                          or "; 0 run," not in err)
         s, m, err = timed(cmd, env)  # timed again without -X importtime
         warms.append(s)
         mem["warm"] = max(mem["warm"], m)

@@ -1,9 +1,10 @@
 """The result cache: content-addressed on what determines an answer, and nothing else.
 
 The key hashes the card's runnable content (setup, code, answer spec, choices, seed), the device it
-runs on, the torch and Python versions and the format version. Prose (question, explain, tags,
+runs on, the torch, Python and required packages' versions and the format version. Prose (question, explain, tags,
 source, expect) is not in the key, so editing it re-runs nothing. Only real results are stored: a
-card whose code raised is a result; a timeout, a crash or a skip is not.
+card whose code raised is a result, and so is a required package that is installed but cannot be
+imported (its version is in the key); a timeout, a crash or a missing GPU is not.
 """
 
 from __future__ import annotations
@@ -23,28 +24,33 @@ from pathlib import Path
 from generator.model import FORMAT_VERSION, Card, RunResult
 
 
-@lru_cache(maxsize=1)
-def torch_version() -> str:
-    """The installed torch's version, read without importing torch (that would cost ~1.5 s).
+@lru_cache(maxsize=8)
+def package_version(name: str) -> str | None:
+    """An installed package's version, read without importing it (torch alone costs ~1.5 s).
 
-    ``torch/version.py`` holds ``__version__ = '2.13.0+cpu'``; reading it is faster than a
-    metadata lookup, which scans every installed distribution.
+    ``torch/version.py``, ``torchvision/version.py`` and ``numpy/version.py`` hold the version as
+    ``__version__ = '...'`` (or ``version = ...``); reading that beats a metadata lookup, which scans
+    every installed distribution. None when the package is not installed.
     """
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        return "not installed"
-    for folder in spec.submodule_search_locations:
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return None
+    for folder in spec.submodule_search_locations or ():
         with contextlib.suppress(OSError):
             text = (Path(folder) / "version.py").read_text(encoding="utf-8")
-            m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+            m = re.search(r"^(?:__version__|version)\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
             if m:
                 return m.group(1)
     from importlib import metadata  # slow (scans every distribution): only as a fallback
 
     try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:  # pragma: no cover
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def torch_version() -> str:
+    return package_version("torch") or "not installed"
 
 
 def default_dir() -> Path:
@@ -61,6 +67,8 @@ def key(card: Card, device: str) -> str:
         "format": FORMAT_VERSION,
         "run": card.run_spec(),
         "requires": sorted(card.requires),
+        # an optional package's version decides whether the card can run at all
+        "packages": {r: package_version(r) for r in sorted(card.requires) if r != "cuda"},
         "device": device,
         "torch": torch_version(),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",

@@ -80,7 +80,7 @@ def _summary(cards: tuple[BuiltCard, ...], ran: int) -> str:
     if counts["skipped"]:
         parts.append(f"{counts['skipped']} skipped (" + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) + ")")
     parts.append(f"{counts['failed']} failed")
-    return f"{len(cards)} cards: " + ", ".join(parts) + f"; {ran} run, {len(cards) - ran - counts['skipped']} from cache"
+    return f"{len(cards)} cards: " + ", ".join(parts) + f"; {ran} run, {sum(c.cached for c in cards)} from cache"
 
 
 DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
@@ -180,9 +180,8 @@ def list_(paths: tuple[Path, ...], deck: str | None, tag: str | None) -> None:
       tnquiz list
       tnquiz list --deck PyTorch::Tensors --tag squeeze
     """
-    from generator.cache import key
     from generator.pipeline import load_paths
-    from generator.runner import Outcome, resolve_device
+    from generator.runner import lookup
     from generator.verify import verify
 
     loaded = load_paths(list(paths))
@@ -194,12 +193,11 @@ def list_(paths: tuple[Path, ...], deck: str | None, tag: str | None) -> None:
             continue
         if tag and tag not in card.tags:
             continue
-        dev = resolve_device(card, None)
-        hit = cache.get(key(card, dev))
-        if hit is None:
+        known = lookup(card, cache)
+        if known is None:
             status, kind = "not run", card.kind or "?"
         else:
-            built = verify(Outcome(card, dev, result=hit, cached=True))
+            built = verify(known)
             status, kind = built.status, built.card.kind
         rows.append((card.id, kind, card.deck, status))
     if not rows:

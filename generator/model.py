@@ -188,9 +188,11 @@ class RunResult:
     torch_version: str = ""
     device: str = "cpu"
     seconds: float = 0.0
+    skipped: str | None = None  # a required package is installed but cannot be imported
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "skipped": self.skipped,
             "answer": self.answer.to_dict() if self.answer else None,
             "choices": [c.to_dict() for c in self.choices],
             "stdout": self.stdout,
@@ -210,6 +212,7 @@ class RunResult:
             torch_version=d.get("torch_version", ""),
             device=d.get("device", "cpu"),
             seconds=float(d.get("seconds", 0.0)),
+            skipped=d.get("skipped"),
         )
 
 

@@ -19,7 +19,7 @@ from generator.verify import verify
 class BuildResult:
     deck: Deck
     problems: tuple[Problem, ...]  # load/validation problems (those cards are left out)
-    ran: int  # cards executed now (not from the cache)
+    ran: int  # cards a worker ran now (0: no worker started, torch never imported)
 
     @property
     def cards(self) -> tuple[BuiltCard, ...]:
@@ -55,4 +55,4 @@ def build(
     versions = sorted({c.torch_version for c in built if c.torch_version})
     deck = Deck(cards=built, generator=f"tnquiz {__version__}",
                 torch_version=versions[0] if len(versions) == 1 else (", ".join(versions) or torch_version()))
-    return BuildResult(deck=deck, problems=loaded.problems, ran=sum(1 for o in outcomes if o.result and not o.cached))
+    return BuildResult(deck=deck, problems=loaded.problems, ran=sum(1 for o in outcomes if o.executed))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from generator.cache import Cache, key
+from generator.cache import Cache, key, package_version
 from generator.model import Card, RunResult
 
 #: How long past a card's own timeout we wait for the worker itself before declaring it dead.
@@ -34,6 +34,7 @@ class Outcome:
     skipped: str | None = None
     failed: str | None = None  # timeout, crash, machinery failure: never cached
     cached: bool = False
+    executed: bool = False  # a worker ran it now (so torch was imported)
 
 
 def cuda_present() -> bool:
@@ -41,6 +42,29 @@ def cuda_present() -> bool:
     from generator.cache import torch_version
 
     return Path("/proc/driver/nvidia/version").exists() and "+cpu" not in torch_version()
+
+
+def missing_requirement(card: Card, device: str) -> str | None:
+    """Why the card cannot run here, decided without importing anything; None if it may."""
+    if device == "cuda" and not cuda_present():
+        return "requires cuda: no CUDA device is available"
+    for req in card.requires:
+        if req == "cuda" and not cuda_present():
+            return "requires cuda: no CUDA device is available"
+        if req != "cuda" and package_version(req) is None:
+            return f"requires {req}: it is not installed"
+    return None
+
+
+def lookup(card: Card, cache: Cache, device: str | None = None) -> Outcome | None:
+    """The card's outcome if it is known without running it (a cache hit or a missing requirement)."""
+    dev = resolve_device(card, device)
+    if missing := missing_requirement(card, dev):
+        return Outcome(card, dev, skipped=missing)
+    hit = cache.get(key(card, dev))
+    if hit is None:
+        return None
+    return Outcome(card, dev, result=hit, skipped=hit.skipped, cached=True)
 
 
 def resolve_device(card: Card, override: str | None) -> str:
@@ -131,14 +155,12 @@ def run_cards(
     outcomes: list[Outcome | None] = [None] * len(cards)
     todo: list[tuple[int, Card, str, str]] = []
     for i, card in enumerate(cards):
-        dev = resolve_device(card, device)
-        if dev == "cuda" and not cuda_present():
-            outcomes[i] = Outcome(card, dev, skipped="requires cuda: no CUDA device is available")
-        elif (k := key(card, dev)) and (hit := cache.get(k)) is not None:
-            outcomes[i] = Outcome(card, dev, result=hit, cached=True)
-        else:
-            todo.append((i, card, dev, k))
+        known = lookup(card, cache, device)
+        if known is None:
+            dev = resolve_device(card, device)
+            todo.append((i, card, dev, key(card, dev)))
             continue
+        outcomes[i] = known
         if on_done:
             on_done(outcomes[i])  # type: ignore[arg-type]
     if todo:
@@ -185,7 +207,10 @@ def run_cards(
 def _outcome(card: Card, dev: str, reply: dict[str, Any]) -> Outcome:
     status = reply.get("status")
     if status == "ok":
-        return Outcome(card, dev, result=RunResult.from_dict(reply["result"]))
+        return Outcome(card, dev, result=RunResult.from_dict(reply["result"]), executed=True)
     if status == "skipped":
-        return Outcome(card, dev, skipped=reply["reason"])
-    return Outcome(card, dev, failed=reply.get("reason", "unknown failure"))
+        reason = reply["reason"]
+        # a package that is installed but does not import stays broken until its version changes
+        result = RunResult(answer=None, skipped=reason) if reply.get("cacheable") else None
+        return Outcome(card, dev, result=result, skipped=reason, executed=True)
+    return Outcome(card, dev, failed=reply.get("reason", "unknown failure"), executed=True)

@@ -44,7 +44,8 @@ def verify(outcome: Outcome) -> BuiltCard:
     card = outcome.card
     where = f"{card.location} [{card.id}]"
     if outcome.skipped:
-        return BuiltCard(card=card, status="skipped", reason=outcome.skipped, ran_on=outcome.device)
+        return BuiltCard(card=card, status="skipped", reason=outcome.skipped, ran_on=outcome.device,
+                         cached=outcome.cached)
     if outcome.failed or outcome.result is None:
         return BuiltCard(card=card, status="failed", reason=outcome.failed or f"{where}: no result",
                          ran_on=outcome.device)

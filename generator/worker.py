@@ -119,7 +119,8 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
             try:
                 __import__(req)
             except Exception as e:  # a broken install fails in many ways
-                return {"skipped": f"requires {req}: it cannot be imported here ({type(e).__name__}: {e})"}
+                return {"skipped": f"requires {req}: it cannot be imported here ({type(e).__name__}: {e})",
+                        "cacheable": True}
     dev = torch.device(job["device"])
     if dev.type == "cuda" and not torch.cuda.is_available():
         return {"skipped": "requires cuda: no CUDA device is available"}
@@ -264,7 +265,7 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
             return {"status": "timeout", "reason": f"{where}: timed out after {job['timeout']:g} s and was killed"}
         return {"status": "crash", "reason": f"{where}: crashed: {_describe_status(status)}"}
     if "skipped" in res:
-        return {"status": "skipped", "reason": res["skipped"]}
+        return {"status": "skipped", "reason": res["skipped"], "cacheable": res.get("cacheable", False)}
     return {"status": "ok", "result": res}
 
 

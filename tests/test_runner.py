@@ -358,3 +358,25 @@ cards:
     assert err and err.exception == "TypeError" and "cuda" in (err.message or "")
     assert b["seeded-gpu"].answer and b["seeded-gpu-again"].answer
     assert b["seeded-gpu"].answer.value == b["seeded-gpu-again"].answer.value  # same seed, fresh process
+
+
+def test_a_missing_package_skips_without_starting_a_worker(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    p = write_cards("""\
+deck: D
+cards:
+  - {id: tv, question: q, answer: "__import__('torchvision').__name__", requires: [torchvision]}
+  - {id: nope, question: q, answer: "1", requires: [numpy], device: cuda}
+""")
+    outcomes = {o.card.id: o for o in run_cards(load([p]).cards, cache=cache)}
+    if importlib.util.find_spec("torchvision") is None:
+        assert outcomes["tv"].skipped == "requires torchvision: it is not installed"
+        assert outcomes["tv"].executed is False
+    else:  # installed: it runs, or is skipped (and cached) because it cannot be imported here
+        assert outcomes["tv"].executed is True
+        again = run_cards(load([p]).cards, cache=cache)
+        assert again[0].executed is False and again[0].skipped == outcomes["tv"].skipped
+    if not _has_cuda():
+        assert outcomes["nope"].skipped == "requires cuda: no CUDA device is available"
+        assert outcomes["nope"].executed is False
