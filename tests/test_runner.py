@@ -43,23 +43,8 @@ cards:
       open("left-behind.txt", "w").write("x")
       GLOBAL_FROM_A = 1
     answer: "1"
-  - id: b-probe
-    question: q
-    code: |
-      import os, sys
-      state = dict(
-          dtype=str(torch.get_default_dtype()),
-          grad=torch.is_grad_enabled(),
-          repr=repr(torch.tensor([1.23456])),
-          threads=torch.get_num_threads(),
-          tabnanny="tabnanny" in sys.modules,
-          linear=torch.nn.Linear is not None,
-          rand=torch.rand(1).item(),
-          files=sorted(os.listdir(".")),
-          leaked="GLOBAL_FROM_A" in globals(),
-      )
-    answer: state
-  - id: c-probe
+  - id: probe-{n}
+    params: {n: [b, c]}
     question: q
     code: |
       import os, sys
@@ -81,7 +66,7 @@ cards:
 def test_nothing_one_card_does_changes_another(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
     built = build(write_cards(ISOLATION), cache, jobs=1)
     assert built["a-pollute"].status == "ok"
-    probe = built["b-probe"].answer
+    probe = built["probe-b"].answer
     assert probe is not None
     state = probe.value
     assert state["dtype"] == "torch.float32"
@@ -97,7 +82,7 @@ def test_nothing_one_card_does_changes_another(write_cards, cache: Cache) -> Non
     torch.manual_seed(0)
     assert state["rand"] == pytest.approx(torch.rand(1).item())  # seeded with the card's seed (0)
     # the same probe again, after everything else, sees exactly the same world
-    assert built["c-probe"].answer is not None and built["c-probe"].answer.value == state
+    assert built["probe-c"].answer is not None and built["probe-c"].answer.value == state
 
 
 def test_files_written_by_a_card_are_removed(write_cards, cache: Cache, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
