@@ -86,7 +86,7 @@ def _summary(cards: tuple[BuiltCard, ...], ran: int) -> str:
 DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
                       help="Run every card on this device (default: each card's own `device`).")
 JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-                    help="Worker processes (default: one per CPU core).")
+                    help="Worker processes (default: half the CPU cores; each keeps about two busy).")
 NO_CACHE = click.option("--no-cache", is_flag=True, help="Run every card again; do not read or write the cache.")
 
 

@@ -78,18 +78,23 @@ class WorkerDied(Exception):
     pass
 
 
-#: Below this many cards to run, a worker skips its warm-up (about a second): a one-card edit
-#: should not pay for the lazy imports of cards it will not run.
-WARM_UP_FROM = 8
+def _uses_optim(card: Card) -> bool:
+    return any("optim" in text for text in (card.setup, card.code, card.answer or "", *card.choices))
+
+
+def default_jobs() -> int:
+    """Half the cores: one fork-server keeps about two busy (the fork of the next child and the
+    teardown of the last run beside the card). Measured in docs/performance.md."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 class _Worker:
-    def __init__(self, warm: bool = True) -> None:
+    def __init__(self, warm_optim: bool = False) -> None:
         env = dict(os.environ)
         pkg_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "generator.worker", *([] if warm else ["--no-warm-up"])],
+            [sys.executable, "-m", "generator.worker", *(["--warm-up-optim"] if warm_optim else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=env, text=True, bufsize=1,
         )
@@ -164,13 +169,15 @@ def run_cards(
         if on_done:
             on_done(outcomes[i])  # type: ignore[arg-type]
     if todo:
-        n_workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+        n_workers = max(1, min(jobs or default_jobs(), len(todo)))
         q: queue.Queue[tuple[int, Card, str, str]] = queue.Queue()
         for item in todo:
             q.put(item)
         lock = threading.Lock()
 
-        warm = len(todo) >= WARM_UP_FROM
+        # Warming the optimizer machinery costs a second once; worth it from the second card
+        # that would otherwise pay it in its own child.
+        warm = sum(_uses_optim(card) for _, card, _, _ in todo) >= 2
 
         def work() -> None:
             worker = _Worker(warm)

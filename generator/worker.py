@@ -168,28 +168,44 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _child(job: dict[str, Any], w: int) -> None:
-    """In the forked child: isolate, run, write the result, exit without cleanup."""
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _child(job_r: int, res_w: int) -> None:
+    """In a forked child: isolate, wait for a job, run it, write the result, exit without cleanup."""
     code = 0
     try:
         os.setpgid(0, 0)
+        for fd in _parent_fds:  # other children's pipes: not ours to hold
+            with contextlib.suppress(OSError):
+                os.close(fd)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)  # a card calling input() must not read our jobs
         os.dup2(devnull, 1)  # nor write into our protocol
         os.dup2(devnull, 2)
         tmp = tempfile.mkdtemp(prefix="tnquiz-card-")
         os.chdir(tmp)
-        try:
-            res = run_card(job)
-        finally:
-            os.chdir("/")
+        data = _read_all(job_r)
+        if data:  # empty: the server is shutting down
+            try:
+                res = run_card(json.loads(data))
+            finally:
+                os.chdir("/")
+                shutil.rmtree(tmp, ignore_errors=True)
+            _write_all(res_w, json.dumps(res).encode())
+            os.close(res_w)  # the server has its answer now, while this process is torn down
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
-        data = json.dumps(res).encode()
-        view = memoryview(data)
-        while view:
-            n = os.write(w, view)
-            view = view[n:]
-        os.close(w)  # the server has its answer now, while this process is still being torn down
     except BaseException:
         code = 70
     finally:
@@ -206,6 +222,40 @@ def _describe_status(status: int) -> str:
 
 
 _exiting: list[int] = []
+_parent_fds: set[int] = set()  # pipe ends this server holds; a new child closes them
+
+
+class _Spare:
+    """A child forked ahead of time, waiting for its job: the fork is off the critical path.
+
+    It is forked from this server, which never runs a card, so it starts in exactly the pristine
+    state a child forked on demand would.
+    """
+
+    def __init__(self) -> None:
+        job_r, self.job_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        _parent_fds.update((self.job_w, self.res_r))
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - runs in the child
+            _child(job_r, res_w)
+        os.close(job_r)
+        os.close(res_w)
+
+    def send(self, job: dict[str, Any]) -> None:
+        _write_all(self.job_w, json.dumps(job).encode())
+        self.close_job()
+
+    def close_job(self) -> None:
+        os.close(self.job_w)
+        _parent_fds.discard(self.job_w)
+
+    def close_result(self) -> None:
+        os.close(self.res_r)
+        _parent_fds.discard(self.res_r)
+
+
+_spare: _Spare | None = None
 
 
 def _reap(block: bool) -> None:
@@ -219,14 +269,14 @@ def _reap(block: bool) -> None:
 
 
 def serve_one(job: dict[str, Any]) -> dict[str, Any]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        os.close(r)
-        _child(job, w)
-    os.close(w)
-    chunks: list[bytes] = []
+    global _spare
+    child = _spare or _Spare()
     deadline = time.monotonic() + float(job["timeout"])
+    child.send(job)
+    _spare = None
+    if "cuda" not in job.get("requires", ()):  # a CUDA card is usually among others: no spare
+        _spare = _Spare()  # forked while the card runs
+    chunks: list[bytes] = []
     timed_out = False
     try:
         while True:
@@ -234,15 +284,16 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
             if left <= 0:
                 timed_out = True
                 break
-            ready, _, _ = select.select([r], [], [], left)
+            ready, _, _ = select.select([child.res_r], [], [], left)
             if not ready:
                 continue
-            chunk = os.read(r, 1 << 16)
+            chunk = os.read(child.res_r, 1 << 16)
             if not chunk:
                 break
             chunks.append(chunk)
     finally:
-        os.close(r)
+        child.close_result()
+    pid = child.pid
     if timed_out:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -269,27 +320,44 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
     return {"status": "ok", "result": res}
 
 
-def _warm_up() -> None:
+def _shutdown() -> None:
+    global _spare
+    if _spare is not None:
+        _spare.close_job()  # an empty job: the spare exits
+        _spare.close_result()
+        _exiting.append(_spare.pid)
+        _spare = None
+    _reap(block=True)
+
+
+def _warm_up(optim: bool) -> None:
     """Run, once, what torch loads lazily on first use, so that children do not each pay for it.
 
-    The first optimizer alone imports some 800 modules (``torch._dynamo``, sympy, ...), over a
-    second per card if every child did it. Nothing here leaves state a card can see: every child
-    re-seeds, and these calls change no global setting.
+    The basic part (tensor reprs, small ops, modules, serialization, DataLoader) halves the time
+    of a trivial card. The first optimizer imports some 800 modules (``torch._dynamo``, sympy, ...;
+    over a second, and 70 MB that every fork then copies page tables for), so that part runs only
+    when the cards to run use ``torch.optim``. Nothing here leaves state a card can see: every
+    child re-seeds, and these calls change no global setting.
     """
     import io as _io
 
-    for name in ("torch.optim", "torch.optim.lr_scheduler", "torch.utils.data"):
-        importlib.import_module(name)
+    importlib.import_module("torch.utils.data")
+    if "numpy" in sys.modules:  # torch imported it: every card seeds it, so load numpy.random now
+        importlib.import_module("numpy.random")
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
                                 torch.nn.Flatten(), torch.nn.Linear(2, 2))
-    for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                torch.optim.Adam(model.parameters())):
-        loss = torch.nn.functional.cross_entropy(model(torch.ones(2, 1, 4, 4)), torch.tensor([0, 1]))
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(torch.ones(2, 1, 4, 4)), torch.tensor([0, 1]))
+    loss.backward()
+    if optim:
+        for name in ("torch.optim", "torch.optim.lr_scheduler"):
+            importlib.import_module(name)
+        for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                    torch.optim.Adam(model.parameters())):
+            opt.step()
+            opt.zero_grad()
     repr(model)
     repr(torch.zeros(2, 2)), repr(torch.zeros(2, dtype=torch.int64)), repr(torch.zeros(2) > 0)
+    repr(torch.zeros(2).shape), repr(torch.float32)
     buf = _io.BytesIO()
     torch.save(model.state_dict(), buf)
     buf.seek(0)
@@ -300,8 +368,7 @@ def _warm_up() -> None:
 
 def main() -> None:
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
-    if "--no-warm-up" not in sys.argv[1:]:
-        _warm_up()
+    _warm_up(optim="--warm-up-optim" in sys.argv[1:])
     gc.collect()
     gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
     proto = sys.stdout
@@ -319,7 +386,7 @@ def main() -> None:
         reply["job"] = job["job"]
         proto.write(json.dumps(reply) + "\n")
         proto.flush()
-    _reap(block=True)
+    _shutdown()
 
 
 if __name__ == "__main__":
