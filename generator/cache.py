@@ -62,9 +62,15 @@ def default_dir() -> Path:
     return Path(platformdirs.user_cache_dir("tnquiz"))
 
 
+#: Bumped whenever the worker would give a different result for the same card (how values are
+#: described, messages cleaned, the namespace cards run in).
+RESULTS_VERSION = 2
+
+
 def key(card: Card, device: str) -> str:
     payload = {
         "format": FORMAT_VERSION,
+        "results": RESULTS_VERSION,
         "run": card.run_spec(),
         "requires": sorted(card.requires),
         # an optional package's version decides whether the card can run at all

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from typing import Any
 
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # never initialise CUDA in the server
@@ -65,8 +67,12 @@ def describe(value: Any) -> dict[str, Any]:
     return d
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def error_answer(e: BaseException) -> dict[str, Any]:
-    message = str(e)
+    """``TypeName: message``, without terminal colour codes or the card's temporary folder."""
+    message = _ANSI.sub("", str(e))
     here = os.getcwd()
     message = message.replace(here + os.sep, "").replace(here, ".")
     return {"type": "error", "text": f"{type(e).__name__}: {message}" if message else type(e).__name__,
@@ -125,8 +131,12 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
     if dev.type == "cuda" and not torch.cuda.is_available():
         return {"skipped": "requires cuda: no CUDA device is available"}
     _seed(job["seed"], dev.type == "cuda")
-    ns: dict[str, Any] = {"__name__": "__card__", "torch": torch, "nn": torch.nn,
-                          "F": torch.nn.functional, "device": dev}
+    # The card is a script: its namespace is a fresh `__main__`, so a class it defines pickles
+    # (torch.save of a whole model) and loads back as in a user's own script.
+    main_module = types.ModuleType("__main__")
+    sys.modules["__main__"] = main_module
+    ns: dict[str, Any] = main_module.__dict__
+    ns.update({"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "device": dev})
     out = io.StringIO()
     result: dict[str, Any] = {"answer": None, "choices": [], "stdout": "", "error": None,
                               "torch_version": torch.__version__, "device": dev.type}

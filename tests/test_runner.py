@@ -365,3 +365,28 @@ cards:
     if not _has_cuda():
         assert outcomes["nope"].skipped == "requires cuda: no CUDA device is available"
         assert outcomes["nope"].executed is False
+
+
+def test_cards_run_as_main_scripts_and_messages_are_clean(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards("""\
+deck: D
+cards:
+  - id: pickle-class
+    question: q
+    code: |
+      class Net(nn.Module):
+          def __init__(self):
+              super().__init__()
+              self.fc = nn.Linear(2, 2)
+      torch.save(Net(), "m.pt")
+      m = torch.load("m.pt", weights_only=False)
+    answer: (type(m).__name__, type(m).__module__)
+  - id: colored-message
+    question: q
+    code: raise RuntimeError("\\x1b[1mbold\\x1b[0m in " + __import__("os").getcwd() + "/file.pt")
+    raises: RuntimeError
+""")
+    b = build(p, cache)
+    assert b["pickle-class"].answer and b["pickle-class"].answer.value == ["Net", "__main__"]
+    err = b["colored-message"].answer
+    assert err and err.text == "RuntimeError: bold in file.pt"
