@@ -330,13 +330,15 @@ def test_cli_deck_imports_and_renders_every_kind(built: tuple[list[Path], Path],
     assert "torch.Size([2, 2, 3])" in visible_text(pick.split("</div>")[0])
     # cloze: the blank really hides the text on the front, the back shows it; result given on front.
     q, a = qa("t-cloze")
-    code_q = visible_text(q.split('class="tnq-code"')[1].split("</pre>")[0])
+    code_q = visible_text(q.split('class="tnq-code"')[-1].split("</pre>")[0])
     assert "[...]" in code_q and "dim=1" not in code_q and "torch.cat([x, y], " in code_q
+    given = q.split('class="tnq-setup"')[1].split("</pre>")[0]  # the setup is shown, as context
+    assert "Given" in given and "x = torch.zeros(2, 3); y = torch.zeros(2, 4)" in visible_text(given)
     assert "torch.Size([2, 7])" in visible_text(q)
     assert "torch.cat([x, y], dim=1)" in visible_text(a)
     # cloze over a nested dict literal: its "}}" does not end the cloze early.
     q, a = qa("t-dict-cloze")
-    code_q = visible_text(q.split('class="tnq-code"')[1].split("</pre>")[0])
+    code_q = visible_text(q.split('class="tnq-code"')[-1].split("</pre>")[0])
     assert 'cfg = {"opt": [...]' in code_q and "0.5" not in code_q
     assert 'cfg = {"opt": {"lr": 0.5}}' in visible_text(a)
     assert "{{c1::braces}}" in visible_text(q)  # the question's braces are text, not a cloze

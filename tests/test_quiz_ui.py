@@ -66,6 +66,8 @@ def test_every_kind_on_screen(store: Store) -> None:
     out, prompts = _run(s, ["?", "2", "", "dim=0", "", "IndexError", "3", "", "x", "3", "q"])
     assert "1. torch.Size([4, 3])" in out and "✓ 2. torch.Size([2, 2, 3])" in out
     assert "z = torch.cat([x, y], ____)" in out  # the cloze blank
+    given = out.split("Fill in the blank")[1].split("z = torch.cat")[0]
+    assert "Given:" in given and "x = torch.zeros(2, 3)" in given  # the setup, as context
     assert "✗ Wrong  you answered dim=0" in out and "Answer: dim=1" in out
     assert "z = torch.cat([x, y], dim=1)" in out
     assert "Answer: RuntimeError: view size is not compatible" in out

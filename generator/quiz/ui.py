@@ -86,6 +86,10 @@ def render_question(console: Console, item: Item, counts: tuple[int, int, int]) 
         console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
     console.print()
     console.print(inline(c.question, style="bold"))
+    if c.setup.strip():  # what the question is about: shown as context, dimmed
+        console.print()
+        console.print(Text("  Given:", style="dim"))
+        console.print(Padding(code_block(c.setup), (0, 0, 0, 2)), style="dim")
     code = shown_code(item)
     if code.strip():
         console.print()

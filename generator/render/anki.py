@@ -274,6 +274,9 @@ def _field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) 
         code_html = _code_html(c.code)
     else:
         code_html = ""
+    if c.setup.strip():  # the context the question needs (what `a` is), shown dimmed above the code
+        code_html = ('<div class="tnq-setup"><div class="tnq-setup-label">Given</div>'
+                     f"{_code_html(c.setup)}</div>{code_html}")
 
     fields: dict[str, str] = {
         "Id": html.escape(c.id, quote=False),

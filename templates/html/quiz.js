@@ -406,8 +406,8 @@
     var shown = card.kind === "cloze" && card.cz ? card.cz : card.code;
     if (card.setup) {
       kids.push(
-        el("details", { className: "setup" }, [
-          el("summary", { text: "Setup (run before the code)" }),
+        el("details", { className: "setup", open: true }, [
+          el("summary", { text: "Given (run before the code)" }),
           codeBlock(card.setup, "Setup code"),
         ])
       );
