@@ -21,6 +21,7 @@ def test_bundled_deck_checks_and_builds_with_no_unexpected_failure(tmp_path: Pat
     assert len(cards) >= 200
     assert [c["id"] for c in cards if not c["source"]] == []
     assert [c["id"] for c in cards if not c["tags"]] == []
+    assert [c["id"] for c in cards if not c["explain"].strip()] == []  # the back says why
     statuses = Counter(c["status"] for c in cards)
     assert statuses["failed"] == 0
     skipped = {c["reason"].split(":")[0] for c in cards if c["status"] == "skipped"}
