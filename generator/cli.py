@@ -62,13 +62,14 @@ class _Progress:
             self.bar = None
 
 
-def _run(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cache: bool) -> Any:
+def _run(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cache: bool,
+         on_workers: Any = None) -> Any:
     from generator.pipeline import build
 
     progress = _Progress()
     try:
         return build(list(paths), cache=_cache(no_cache), device=device, jobs=jobs,
-                     on_total=progress.total, on_done=progress.step)
+                     on_total=progress.total, on_done=progress.step, on_workers=on_workers)
     finally:
         progress.close()
 
@@ -113,9 +114,10 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
       tnquiz build --device cuda --jobs 4   # run on the GPU
       tnquiz build --no-cache               # run everything again
     """
-    result = _run(paths, device, jobs, no_cache)
+    from generator.render import prepare, render_all
+
+    result = _run(paths, device, jobs, no_cache, on_workers=prepare)  # renderers load meanwhile
     _report_problems(result.problems)
-    from generator.render import render_all
 
     try:
         written = render_all(result.deck, out, templates=templates, split=split)

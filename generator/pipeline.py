@@ -45,12 +45,13 @@ def build(
     jobs: int | None = None,
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    on_workers: Callable[[], None] | None = None,
 ) -> BuildResult:
     loaded = load_paths(paths)
     if on_total:
         on_total(len(loaded.cards))
     outcomes = run_cards(loaded.cards, cache=cache, device=device, jobs=jobs,
-                         on_done=on_done)
+                         on_done=on_done, on_workers=on_workers)
     built = tuple(verify(o) for o in outcomes)
     versions = sorted({c.torch_version for c in built if c.torch_version})
     deck = Deck(cards=built, generator=f"tnquiz {__version__}",

@@ -155,8 +155,13 @@ def run_cards(
     device: str | None = None,
     jobs: int | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    on_workers: Callable[[], None] | None = None,
 ) -> list[Outcome]:
-    """Results for ``cards`` in order: from the cache, or by running them in worker processes."""
+    """Results for ``cards`` in order: from the cache, or by running them in worker processes.
+
+    ``on_workers`` is called once workers are starting (each takes about a second to import
+    torch), so that the caller can use that second.
+    """
     outcomes: list[Outcome | None] = [None] * len(cards)
     todo: list[tuple[int, Card, str, str]] = []
     for i, card in enumerate(cards):
@@ -206,6 +211,8 @@ def run_cards(
         threads = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
         for t in threads:
             t.start()
+        if on_workers:
+            on_workers()
         for t in threads:
             t.join()
     return [o for o in outcomes if o is not None]

@@ -27,6 +27,17 @@ def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
     return h.hexdigest()
 
 
+def prepare() -> None:
+    """Import the renderers and load the highlight memo; called while workers import torch."""
+    import generator.render.anki
+    import generator.render.cardsjson
+    import generator.render.html  # noqa: F401
+    from generator.cache import default_dir
+    from generator.render.highlight import load_memo
+
+    load_memo(default_dir() / "highlight.json")
+
+
 def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False) -> list[Path]:
     """Write cards.json, the Anki deck(s) and the HTML quiz; return what was written.
 

@@ -47,7 +47,14 @@ def lex_python(code: str) -> tuple[tuple[str, str], ...]:
     return hit
 
 
+_memo_loaded: set[Path] = set()
+
+
 def load_memo(path: Path) -> None:
+    """Add the tokens saved by earlier builds (once per path and process)."""
+    if path in _memo_loaded:
+        return
+    _memo_loaded.add(path)
     with contextlib.suppress(OSError, ValueError, TypeError):
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("pygments") == _pygments_version():
