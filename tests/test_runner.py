@@ -390,3 +390,26 @@ cards:
     assert b["pickle-class"].answer and b["pickle-class"].answer.value == ["Net", "__main__"]
     err = b["colored-message"].answer
     assert err and err.text == "RuntimeError: bold in file.pt"
+
+
+def test_a_card_that_kills_its_worker_fails_alone(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards("""\
+deck: D
+cards:
+  - {id: before, question: q, answer: "torch.zeros(1).shape"}
+  - id: kills-server
+    question: q
+    code: |
+      import os, signal
+      os.kill(os.getppid(), signal.SIGKILL)
+      import time
+      time.sleep(5)
+    answer: "1"
+  - {id: after-1, question: q, answer: "torch.zeros(2).shape"}
+  - {id: after-2, question: q, answer: "torch.zeros(3).shape"}
+""")
+    b = build(p, cache, jobs=1)
+    assert b["kills-server"].status == "failed"
+    assert (b["kills-server"].reason or "").startswith(f"{p}:4 [kills-server]: the worker process died")
+    assert [b[k].status for k in ("before", "after-1", "after-2")] == ["ok", "ok", "ok"]
+    assert b["after-2"].answer and b["after-2"].answer.text == "torch.Size([3])"
