@@ -46,12 +46,11 @@ def cuda_present() -> bool:
 
 def missing_requirement(card: Card, device: str) -> str | None:
     """Why the card cannot run here, decided without importing anything; None if it may."""
-    if device == "cuda" and not cuda_present():
+    needs = {*card.requires, *(["cuda"] if device == "cuda" else [])}
+    if "cuda" in needs and not cuda_present():
         return "requires cuda: no CUDA device is available"
-    for req in card.requires:
-        if req == "cuda" and not cuda_present():
-            return "requires cuda: no CUDA device is available"
-        if req != "cuda" and package_version(req) is None:
+    for req in sorted(needs - {"cuda"}):
+        if package_version(req) is None:
             return f"requires {req}: it is not installed"
     return None
 

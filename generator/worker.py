@@ -283,9 +283,7 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
     child = _spare or _Spare()
     deadline = time.monotonic() + float(job["timeout"])
     child.send(job)
-    _spare = None
-    if "cuda" not in job.get("requires", ()):  # a CUDA card is usually among others: no spare
-        _spare = _Spare()  # forked while the card runs
+    _spare = _Spare()  # forked while the card runs
     chunks: list[bytes] = []
     timed_out = False
     try:

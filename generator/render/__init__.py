@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from generator import __version__
 from generator.model import Deck
 from generator.paths import templates_dir
+from generator.render.cardsjson import cards_json_text, write_cards_json
 
 STAMP = ".tnquiz-build"
 
 
-def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
+def _fingerprint(cards_json: str, templates: Path | None, split: bool) -> str:
     """Everything the outputs are made from: the verified deck, the templates, the options."""
     h = hashlib.sha256()
-    h.update(json.dumps(deck.to_dict(), sort_keys=True).encode())
+    h.update(cards_json.encode())
     h.update(f"{__version__}|{split}|{os.environ.get('SOURCE_DATE_EPOCH', '')}".encode())
     for root in [templates_dir(), *([templates] if templates else [])]:
         for f in sorted(root.rglob("*")):
@@ -27,15 +27,19 @@ def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
     return h.hexdigest()
 
 
+def _memo_path() -> Path:
+    from generator.cache import default_dir
+
+    return default_dir() / "highlight.json"
+
+
 def prepare() -> None:
     """Import the renderers and load the highlight memo; called while workers import torch."""
     import generator.render.anki
-    import generator.render.cardsjson
     import generator.render.html  # noqa: F401
-    from generator.cache import default_dir
     from generator.render.highlight import load_memo
 
-    load_memo(default_dir() / "highlight.json")
+    load_memo(_memo_path())
 
 
 def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False) -> list[Path]:
@@ -45,21 +49,20 @@ def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, spli
     empty list is returned): a rebuild with no change costs no rendering.
     """
     stamp = out_dir / STAMP
-    fp = _fingerprint(deck, templates, split)
+    text = cards_json_text(deck)  # serialised once: for the fingerprint and for the file
+    fp = _fingerprint(text, templates, split)
     expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
     if stamp.exists() and stamp.read_text().strip() == fp and all(p.exists() for p in expected):
         return []
-    from generator.cache import default_dir
     from generator.render.anki import write_apkg  # imported only when there is work to do
-    from generator.render.cardsjson import write_cards_json
     from generator.render.highlight import load_memo, save_memo
     from generator.render.html import write_html
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    memo = default_dir() / "highlight.json"
+    memo = _memo_path()
     load_memo(memo)
-    written = [write_cards_json(deck, out_dir)]
+    written = [write_cards_json(text, out_dir)]
     written += write_apkg(deck, out_dir, templates=templates, split=split)
     written.append(write_html(deck, out_dir, templates=templates))
     save_memo(memo)
