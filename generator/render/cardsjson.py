@@ -8,13 +8,10 @@ from pathlib import Path
 from generator.model import Deck
 
 
-def cards_json_text(deck: Deck) -> str:
-    """The file's exact text: stable key order, so the same deck always gives the same bytes."""
-    return json.dumps(deck.to_dict(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_cards_json(text: str, out_dir: Path) -> Path:
+def write_cards_json(deck: Deck, out_dir: Path) -> Path:
+    """Stable key order and indentation: the same deck always gives the same, readable bytes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "cards.json"
+    text = json.dumps(deck.to_dict(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     path.write_text(text, encoding="utf-8")
     return path
