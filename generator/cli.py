@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from generator import __version__
-from generator.cache import Cache
+from generator.execute.cache import Cache
 from generator.model import BuiltCard
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -182,8 +182,8 @@ def list_(paths: tuple[Path, ...], deck: str | None, tag: str | None) -> None:
       tnquiz list
       tnquiz list --deck PyTorch::Tensors --tag squeeze
     """
+    from generator.execute.runner import lookup
     from generator.pipeline import load_paths
-    from generator.runner import lookup
     from generator.verify import verify
 
     loaded = load_paths(list(paths))

@@ -19,7 +19,9 @@ KINDS = ("shape", "value", "dtype", "error", "output", "choice", "cloze")
 DEVICES = ("cpu", "cuda", "auto")
 REQUIREMENTS = ("cuda", "torchvision", "numpy")
 
-Status = Literal["ok", "failed", "skipped"]
+#: A built card's state. ``contradicted``: it ran, and its ``expect`` is not what PyTorch gives.
+#: ``error``: tnquiz's own machinery failed for it (never cached; the command exits non-zero).
+Status = Literal["ok", "contradicted", "failed", "skipped", "error"]
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,21 @@ class RunResult:
             seconds=float(d.get("seconds", 0.0)),
             skipped=d.get("skipped"),
         )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running one card came to: exactly one of a result (fresh or cached), a skip, a failure
+    of the card (timeout, crash: never cached) or a failure of tnquiz's machinery (never cached)."""
+
+    card: Card
+    device: str
+    result: RunResult | None = None
+    skipped: str | None = None
+    failed: str | None = None  # the card timed out or crashed its interpreter
+    machinery: str | None = None  # tnquiz itself failed (worker protocol, cache write, ...)
+    cached: bool = False
+    executed: bool = False  # a worker ran it now (so torch was imported)
 
 
 @dataclass(frozen=True)

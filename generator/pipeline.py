@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import __version__
-from generator.cache import Cache, torch_version
+from generator.execute.cache import Cache, torch_version
+from generator.execute.runner import run_cards
 from generator.load import LoadResult, load
-from generator.model import BuiltCard, Deck, Problem
+from generator.model import BuiltCard, Deck, Outcome, Problem
 from generator.paths import bundled_cards_dir
-from generator.runner import Outcome, run_cards
 from generator.verify import verify
 
 

@@ -10,8 +10,7 @@ import random
 from dataclasses import replace
 
 from generator.grading import matches
-from generator.model import Answer, BuiltCard, Card, Option, RunError
-from generator.runner import Outcome
+from generator.model import Answer, BuiltCard, Card, Option, Outcome, RunError
 
 _KIND_OF_TYPE = {"shape": "shape", "dtype": "dtype", "error": "error", "output": "output"}
 
@@ -43,6 +42,8 @@ def _expect_text(expect: object) -> str:
 def verify(outcome: Outcome) -> BuiltCard:
     card = outcome.card
     where = f"{card.location} [{card.id}]"
+    if outcome.machinery:
+        return BuiltCard(card=card, status="error", reason=outcome.machinery, ran_on=outcome.device)
     if outcome.skipped:
         return BuiltCard(card=card, status="skipped", reason=outcome.skipped, ran_on=outcome.device,
                          cached=outcome.cached)
@@ -72,7 +73,7 @@ def verify(outcome: Outcome) -> BuiltCard:
     problems: list[str] = []
     if card.expect is not None and not expect_holds(card.expect, answer):
         problems.append(f"{where}: expect contradicted by PyTorch\nExpected:\n    {_indent(_expect_text(card.expect))}\nGot:\n    {_indent(answer.text)}")
-    return BuiltCard(card=card, status="ok", answer=answer, options=options, problems=tuple(problems),
+    return BuiltCard(card=card, status="contradicted" if problems else "ok", answer=answer, options=options, problems=tuple(problems),
                      **common)  # type: ignore[arg-type]
 
 

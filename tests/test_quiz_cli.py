@@ -146,13 +146,13 @@ def test_quiz_and_stats_never_import_torch(env: dict[str, str]) -> None:
         mods = [line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time")]
         assert "generator.quiz.session" in mods or "generator.quiz.stats" in mods
         heavy = [m for m in mods if m.split(".")[0] in ("torch", "numpy", "genanki", "jinja2")
-                 or m in ("generator.runner", "generator.worker", "generator.pipeline")]
+                 or m in ("generator.execute.runner", "generator.execute.worker", "generator.pipeline")]
         assert heavy == [], heavy
     # the interactive path too (ui, rich): import everything and look at sys.modules
     probe = ("import sys, generator.cli, generator.quiz.cli, generator.quiz.ui, generator.quiz.stats, "
              "generator.quiz.session, generator.quiz.store, generator.quiz.scheduler; "
              "bad = [m for m in sys.modules if m.split('.')[0] == 'torch' or m in "
-             "('generator.runner', 'generator.worker')]; print(bad)")
+             "('generator.execute.runner', 'generator.execute.worker')]; print(bad)")
     p = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"

@@ -175,7 +175,7 @@ def test_kill_9_mid_session_loses_nothing_rated(cards: Path, db: Path, procs: li
     # everything before the first prompt: the interactive path imported no torch
     imported = [line.split("|")[-1].strip() for line in p.before.splitlines() if "import time" in line]
     assert "rich.console" in imported and "generator.quiz.ui" in imported
-    assert not [m for m in imported if m.split(".")[0] == "torch" or m in ("generator.runner", "generator.worker")]
+    assert not [m for m in imported if m.split(".")[0] == "torch" or m in ("generator.execute.runner", "generator.execute.worker")]
     p.sendline("1x2x3")
     p.expect(r"Rating \[Enter = 3 Good\]: ")
     p.sendline("")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.cache import Cache, key
+from generator.execute.cache import Cache, key
+from generator.execute.runner import run_cards
 from generator.load import load
 from generator.model import BuiltCard
-from generator.runner import run_cards
 from generator.verify import verify
 
 

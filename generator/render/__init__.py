@@ -33,7 +33,7 @@ def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
 
 
 def _memo_path() -> Path:
-    from generator.cache import default_dir
+    from generator.execute.cache import default_dir
 
     return default_dir() / "highlight.json"
 

@@ -1,6 +1,6 @@
 """Stage 2b: the snippet worker, the only module that imports torch.
 
-Run as ``python -m generator.worker``. It imports torch once, then serves jobs read as JSON lines on
+Run as ``python -m generator.execute.worker``. It imports torch once, then serves jobs read as JSON lines on
 stdin: for each card it forks a child that runs the card in a pristine copy of this process (fresh
 namespace, seeded RNG, its own temporary working directory) and sends the result back over a pipe.
 Whatever the card does (change the default dtype, grad mode, print options or threads, import

@@ -1,6 +1,6 @@
 """Stage 2a: run cards in a pool of worker processes, with the cache in front of them.
 
-This module never imports torch: it starts ``python -m generator.worker`` processes (each imports
+This module never imports torch: it starts ``python -m generator.execute.worker`` processes (each imports
 torch once and forks a pristine child per card) only when some card is not cached.
 """
 
@@ -13,33 +13,19 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from generator.cache import Cache, key, package_version
-from generator.model import Card, RunResult
+from generator.execute.cache import Cache, key, package_version
+from generator.model import Card, Outcome, RunResult
 
 #: How long past a card's own timeout we wait for the worker itself before declaring it dead.
 WORKER_GRACE = 30.0
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What running one card came to: a result (fresh or cached), a skip, or a failure."""
-
-    card: Card
-    device: str
-    result: RunResult | None = None
-    skipped: str | None = None
-    failed: str | None = None  # timeout, crash, machinery failure: never cached
-    cached: bool = False
-    executed: bool = False  # a worker ran it now (so torch was imported)
-
-
 def cuda_present() -> bool:
     """A cheap guess, without importing torch: an NVIDIA driver and a torch build that is not CPU-only."""
-    from generator.cache import torch_version
+    from generator.execute.cache import torch_version
 
     return Path("/proc/driver/nvidia/version").exists() and "+cpu" not in torch_version()
 
@@ -90,10 +76,10 @@ def default_jobs() -> int:
 class _Worker:
     def __init__(self, warm_optim: bool = False) -> None:
         env = dict(os.environ)
-        pkg_root = str(Path(__file__).resolve().parent.parent)
+        pkg_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "generator.worker", *(["--warm-up-optim"] if warm_optim else [])],
+            [sys.executable, "-m", "generator.execute.worker", *(["--warm-up-optim"] if warm_optim else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=env, text=True, bufsize=1,
         )

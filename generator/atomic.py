@@ -1,0 +1,58 @@
+"""Atomic file writes: a reader sees the old complete file or the new complete one, never a part.
+
+Every file tnquiz writes (cards.json, the .apkg files, quiz.html, the build stamp, cache entries, the
+highlight memo, review exports) goes through this module. A write goes to a uniquely named temporary
+file beside the target, is flushed to disk, then renamed over the target; a failure or a kill at
+any point leaves the target as it was and no temporary file behind (a kill -9 may leave a hidden
+``.NAME.*.tmp``, which no reader opens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on a clean exit it replaces ``target`` atomically.
+
+    For writers that insist on a file name (zip, SQLite): write the whole file at the yielded path.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes(target: Path, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text(target: Path, text: str) -> Path:
+    """UTF-8; what UTF-8 cannot encode (a lone surrogate from a card's output) is escaped, never fatal."""
+    return write_bytes(target, text.encode("utf-8", errors="backslashreplace"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a folder be opened or synced
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
