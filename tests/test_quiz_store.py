@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.quiz.decks import default_db_path
 from generator.quiz.scheduler import Rating, make_scheduler, new_card, outcomes
-from generator.quiz.store import SCHEMA_VERSION, Store, StoreError, default_db_path
+from generator.quiz.store import SCHEMA_VERSION, Store, StoreError
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parent.parent

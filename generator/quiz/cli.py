@@ -17,10 +17,9 @@ import click
 
 if TYPE_CHECKING:
     from generator.model import Deck
+    from generator.quiz.decks import Chosen
     from generator.quiz.session import Queue
     from generator.quiz.store import Store
-
-DEFAULT_CARDS = Path("build") / "cards.json"
 
 
 def _now() -> datetime:
@@ -43,8 +42,27 @@ def _load_deck(path: Path) -> Deck:
         raise click.ClickException(str(e)) from None
 
 
+def _choose_deck(arg: Path | None, cards_opt: Path | None, command: str) -> Chosen:
+    """The deck named as an argument or with --cards, else the last one built or used, else
+    ./build/cards.json; remembered as the last deck used."""
+    from generator.quiz.decks import DeckChoiceError, last_deck, remember_deck, resolve
+
+    if arg is not None and cards_opt is not None and arg != cards_opt:
+        raise click.ClickException(
+            f"two decks given ({arg} and --cards {cards_opt}): name the deck once, e.g. "
+            f"`tnquiz {command} {arg}`")
+    try:
+        chosen = resolve(arg if arg is not None else cards_opt, command)
+    except DeckChoiceError as e:
+        raise click.ClickException(str(e)) from None
+    last = last_deck()
+    if chosen.path.is_file() and (last is None or last.cards != chosen.path.resolve()):
+        remember_deck(chosen.path, by=command)  # a deck already remembered keeps what built it
+    return chosen
+
+
 def _db_path(db: Path | None, cards: Path) -> Path:
-    from generator.quiz.store import default_db_path
+    from generator.quiz.decks import default_db_path
 
     path = (db or default_db_path()).expanduser()
     build_dir = cards.resolve().parent
@@ -68,9 +86,12 @@ def _open_store(path: Path | str) -> Store:
         raise click.ClickException(f"cannot open the review database {path}: {e}") from None
 
 
+DECK_ARGUMENT = click.argument("deck_path", metavar="[DECK]", required=False,
+                               type=click.Path(path_type=Path))
 CARDS_OPTION = click.option(
-    "--cards", "cards_path", type=click.Path(path_type=Path, dir_okay=False), default=str(DEFAULT_CARDS),
-    show_default=True, help="The built deck (written by `tnquiz build`).")
+    "--cards", "cards_path", type=click.Path(path_type=Path), default=None,
+    help="The built deck, like the DECK argument (a folder written by `tnquiz build`, or its "
+         "cards.json).")
 DB_OPTION = click.option(
     "--db", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="Review database (SQLite). Default: $TNQUIZ_DB, else reviews.sqlite3 in the user data "
@@ -78,7 +99,8 @@ DB_OPTION = click.option(
 
 
 @click.command()
-@click.option("--deck", default=None, metavar="DECK",
+@DECK_ARGUMENT
+@click.option("--deck", default=None, metavar="NAME",
               help="Only this deck and its sub-decks (e.g. PyTorch::Tensors; case-insensitive).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Only cards with this tag (repeat: cards with any of them).")
@@ -90,12 +112,14 @@ DB_OPTION = click.option(
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True,
               help="Print the queue as JSON and exit (no prompts; for scripts).")
-def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: int | None,
-         cards_path: Path, db: Path | None, as_json: bool) -> None:
+def quiz(deck_path: Path | None, deck: str | None, tags: tuple[str, ...], new_limit: int | None,
+         limit: int | None, cards_path: Path | None, db: Path | None, as_json: bool) -> None:
     """Review cards in the terminal, scheduled by FSRS spaced repetition.
 
-    Reads the built deck (build/cards.json; nothing is run) and asks the cards that are due, then new
-    cards up to the daily limit. Type your answer (a shape as 2x3 or (2, 3), a dtype, an exception
+    DECK is a built deck: a folder written by `tnquiz build` (holding cards.json) or that cards.json.
+    Without it, the last deck built or used is taken, else ./build/cards.json; the first line says
+    which. Nothing is run. Asks the cards that are due, then new cards up to the daily limit (per
+    deck). Type your answer (a shape as 2x3 or (2, 3), a dtype, an exception
     name, a number, an option number, the missing code); the verified answer, its explanation and
     what each rating would schedule are shown. Enter accepts the proposed rating, 1-4 picks another
     (Again, Hard, Good, Easy); s skips, u undoes the last rating, q quits. Every rating is saved at
@@ -104,6 +128,7 @@ def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: 
     \b
     Examples:
       tnquiz quiz
+      tnquiz quiz mydeck/                   # what `tnquiz build mycards/ --out mydeck/` wrote
       tnquiz quiz --deck PyTorch::Tensors --new 5 --limit 20
       tnquiz quiz --tag squeeze --json      # the queue, for scripts
     """
@@ -115,6 +140,8 @@ def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: 
     )
 
     now = _now()
+    chosen = _choose_deck(deck_path, cards_path, "quiz")
+    cards_path = chosen.path
     built = _load_deck(cards_path)
     cards = select_cards(built.cards, deck, tags)
     if not cards:
@@ -135,20 +162,20 @@ def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: 
             cards, states, now, new_limit=DEFAULT_NEW_PER_DAY if new_limit is None else new_limit,
             new_today=new_today, limit=limit, all_ids=[c.id for c in built.cards])
         if as_json:
-            out = {"now": now.isoformat(), "cards_file": str(cards_path), "db": str(db_path),
-                   **queue.to_dict()}
+            out = {"now": now.isoformat(), "cards_file": str(cards_path), "cards_file_why": chosen.why,
+                   "db": str(db_path), **queue.to_dict()}
             click.echo(json.dumps(out, indent=1))
             return
         if not sys.stdin.isatty():
             raise click.ClickException(
                 "stdin is not a terminal: run `tnquiz quiz` in a terminal, or add --json to print "
                 "the queue")
-        _interactive(queue, store, now, [c.id for c in cards])
+        _interactive(queue, store, now, [c.id for c in cards], chosen)
     finally:
         store.close()
 
 
-def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str]) -> None:
+def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chosen: Chosen) -> None:
     from rich.console import Console
     from rich.text import Text
 
@@ -161,6 +188,7 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str]) -> N
         ("tnquiz quiz", "bold"), f"  {queue.due} due, {queue.new} new",
         (f" (new today {queue.new_today}/{queue.new_limit})", "dim"))
     console.print(head)
+    console.print(Text(chosen.describe(), style="dim"))
     if queue.hidden:
         console.print(Text(f"{queue.hidden} reviewed card(s) are no longer in the deck: kept, not shown.",
                            style="dim"))
@@ -186,28 +214,39 @@ def _next_due(store: Store, ids: list[str], now: datetime) -> str:
 
 
 @click.command()
+@DECK_ARGUMENT
 @DB_OPTION
 @CARDS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON (for scripts).")
-def stats(db: Path | None, cards_path: Path, as_json: bool) -> None:
+def stats(deck_path: Path | None, db: Path | None, cards_path: Path | None, as_json: bool) -> None:
     """Show what is due and how reviews went: due today and in the next 7 days, reviews and
     retention per day for the last 30 days, and per deck.
 
-    Cards removed from the deck keep their history but are not counted as due. Without a built deck
-    (--cards), every card in the review database counts.
+    DECK is a built deck (folder or cards.json) as for `tnquiz quiz`; without it, the last deck
+    built or used, else ./build/cards.json. Cards removed from the deck keep their history but are
+    not counted as due. Without any built deck, every card in the review database counts.
 
     \b
     Examples:
       tnquiz stats
+      tnquiz stats mydeck/
       tnquiz stats --json | python -m json.tool
       tnquiz stats --db ~/other-reviews.sqlite3
     """
     from generator.quiz import stats as st
+    from generator.quiz.decks import DEFAULT_CARDS, Chosen
     from generator.quiz.session import DeckError, load_index
 
     now = _now()
     deck = None
-    if cards_path.exists() or cards_path != DEFAULT_CARDS:
+    try:
+        chosen = _choose_deck(deck_path, cards_path, "stats")
+    except click.ClickException:
+        if deck_path is not None or cards_path is not None:
+            raise
+        chosen = Chosen(DEFAULT_CARDS, "missing")  # nothing built or remembered: count the database
+    cards_path = chosen.path
+    if chosen.why != "missing":
         try:
             deck = load_index(cards_path)
         except DeckError as e:
@@ -220,12 +259,15 @@ def stats(db: Path | None, cards_path: Path, as_json: bool) -> None:
         store.close()
     data["db"] = str(db_path)
     data["cards_file"] = str(cards_path) if deck is not None else None
+    data["cards_file_why"] = chosen.why if deck is not None else None
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return
     text = st.render(data)
     if deck is None:
         text += f"\n(no built deck at {cards_path}: every card in the database is counted)"
+    else:
+        text = chosen.describe() + "\n" + text
     if not db_path.exists():
         text += "\n(no review database yet: start with `tnquiz quiz`)"
     click.echo(text)

@@ -11,7 +11,6 @@ The schema version is ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -22,19 +21,7 @@ from pathlib import Path
 from generator.quiz.clock import from_iso, iso
 from generator.quiz.scheduler import Card, ReviewLog, card_from_json, card_to_json
 
-ENV_DB = "TNQUIZ_DB"
-DB_NAME = "reviews.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
-
-
-def default_db_path() -> Path:
-    """``$TNQUIZ_DB``, else ``reviews.sqlite3`` in the platform's user data dir for ``tnquiz``."""
-    env = os.environ.get(ENV_DB)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("tnquiz")) / DB_NAME
 
 
 class StoreError(Exception):
