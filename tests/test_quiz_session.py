@@ -111,7 +111,7 @@ def test_removed_cards_are_hidden_and_changed_answers_flagged(cards: list[BuiltC
         ok[1].id: _state(ok[1], NOW - timedelta(days=1), answer_hash="an-older-answer"),
         ok[2].id: _state(ok[2], NOW - timedelta(days=1)),
     }
-    q = build_queue(ok, states, NOW, all_ids=[c.id for c in cards])
+    q = build_queue(ok, states, NOW, all_cards=[(c.id, c.card.deck) for c in cards])
     assert "removed-card" not in [i.id for i in q.items]
     assert q.hidden == 1
     flagged = {i.id: i.answer_changed for i in q.items if not i.is_new}

@@ -160,7 +160,7 @@ def quiz(deck_path: Path | None, deck: str | None, tags: tuple[str, ...], new_li
         new_today = store.new_cards_since(clock.day_start(now))
         queue = build_queue(
             cards, states, now, new_limit=DEFAULT_NEW_PER_DAY if new_limit is None else new_limit,
-            new_today=new_today, limit=limit, all_ids=[c.id for c in built.cards])
+            new_today=new_today, limit=limit, all_cards=[(c.id, c.card.deck) for c in built.cards])
         if as_json:
             out = {"now": now.isoformat(), "cards_file": str(cards_path), "cards_file_why": chosen.why,
                    "db": str(db_path), **queue.to_dict()}
@@ -184,9 +184,12 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chos
     from generator.quiz.session import Session
 
     console = Console(highlight=False)
-    head = Text.assemble(
-        ("tnquiz quiz", "bold"), f"  {queue.due} due, {queue.new} new",
-        (f" (new today {queue.new_today}/{queue.new_limit})", "dim"))
+    by_deck = queue.new_today_by_deck
+    if len(by_deck) == 1:
+        limits = f" (new today {queue.new_today}/{queue.new_limit})"
+    else:
+        limits = " (new today: " + ", ".join(f"{d} {n}/{queue.new_limit}" for d, n in by_deck.items()) + ")"
+    head = Text.assemble(("tnquiz quiz", "bold"), f"  {queue.due} due, {queue.new} new", (limits, "dim"))
     console.print(head)
     console.print(Text(chosen.describe(), style="dim"))
     if queue.hidden:

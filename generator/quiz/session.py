@@ -8,7 +8,7 @@ queue, grades answers with the shared rules (:func:`generator.grading.grade`), r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,6 +72,12 @@ def load_index(path: Path) -> list[DeckEntry]:
         return [DeckEntry(c["id"], c["deck"], c["status"]) for c in data["cards"]]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise DeckError(f"{path} is not a tnquiz cards.json ({e}); rebuild it with `tnquiz build`") from e
+
+
+def root_deck(deck: str) -> str:
+    """The top-level deck (``PyTorch`` for ``PyTorch::Tensors::Shapes``): what a built deck is called,
+    and what the daily new-card limit and the statistics are kept per."""
+    return deck.split("::", 1)[0].strip()
 
 
 def in_deck(card_deck: str, wanted: str) -> bool:
@@ -141,9 +147,10 @@ class Queue:
     items: tuple[Item, ...]  # due cards (most overdue first), then new cards in deck order
     due: int  # due cards matching the filters (before --limit)
     new_available: int  # never-reviewed cards matching the filters
-    new_today: int  # new cards already started today
-    new_limit: int  # the daily new-card limit
-    hidden: int  # cards with a review history that are no longer in the deck (kept, not shown)
+    new_today: int  # new cards already started today, in the decks of the selected cards
+    new_limit: int  # the daily new-card limit, per deck
+    hidden: int  # cards of this deck with a review history that are no longer in it (kept, not shown)
+    new_today_by_deck: Mapping[str, int] = field(default_factory=dict)  # by root deck
 
     @property
     def new(self) -> int:
@@ -157,6 +164,7 @@ class Queue:
                 "new_in_queue": self.new,
                 "new_available": self.new_available,
                 "new_today": self.new_today,
+                "new_today_by_deck": dict(self.new_today_by_deck),
                 "new_limit": self.new_limit,
                 "hidden": self.hidden,
                 "total": len(self.items),
@@ -165,12 +173,18 @@ class Queue:
         }
 
 
-def build_queue(cards: Sequence[BuiltCard], states: dict[str, StoredState], now: datetime, *,
-                new_limit: int = DEFAULT_NEW_PER_DAY, new_today: int = 0, limit: int | None = None,
-                all_ids: Iterable[str] | None = None, learn_ahead: timedelta = LEARN_AHEAD) -> Queue:
-    """Due cards first (most overdue first), then new cards up to what is left of the daily limit,
-    all cut to ``limit``. ``cards`` are the quizzable cards (see :func:`select_cards`); ``all_ids``
-    every id of the deck (to count reviewed cards that were removed from it)."""
+def build_queue(cards: Sequence[BuiltCard], states: Mapping[str, StoredState], now: datetime, *,
+                new_limit: int = DEFAULT_NEW_PER_DAY, new_today: Mapping[str, int] | int = 0,
+                limit: int | None = None, all_cards: Iterable[tuple[str, str]] | None = None,
+                learn_ahead: timedelta = LEARN_AHEAD) -> Queue:
+    """Due cards first (most overdue first), then new cards up to what is left of the daily limit of
+    their deck, all cut to ``limit``.
+
+    ``cards`` are the quizzable cards (see :func:`select_cards`). The daily new-card limit is per
+    root deck (:func:`root_deck`): ``new_today`` maps a deck to the new cards already started in it
+    today (:meth:`Store.new_cards_since`; an int: that many in every root deck). ``all_cards`` is every (id, deck) of the built deck: a
+    reviewed card of one of its root decks that is not in it counts as hidden (removed); cards of
+    other decks sharing the database are not this deck's business."""
     cutoff = utc(now) + learn_ahead
     due: list[Item] = []
     new: list[Item] = []
@@ -182,13 +196,25 @@ def build_queue(cards: Sequence[BuiltCard], states: dict[str, StoredState], now:
             changed = st.answer_hash is not None and st.answer_hash != c.answer_hash
             due.append(Item(c, st.card, changed))
     due.sort(key=lambda i: i.state.due if i.state is not None else cutoff)
-    n_new = max(0, new_limit - new_today)
-    items = due + new[:n_new]
+    roots = sorted({root_deck(c.card.deck) for c in cards})
+    started = {r: new_today if isinstance(new_today, int) else
+               sum(n for d, n in new_today.items() if root_deck(d) == r) for r in roots}
+    left = {r: max(0, new_limit - n) for r, n in started.items()}
+    new_items: list[Item] = []
+    for item in new:
+        r = root_deck(item.card.card.deck)
+        if left[r] > 0:
+            left[r] -= 1
+            new_items.append(item)
+    items = due + new_items
     if limit is not None:
         items = items[: max(0, limit)]
-    deck_ids = set(all_ids) if all_ids is not None else {c.id for c in cards}
-    hidden = sum(1 for cid in states if cid not in deck_ids)
-    return Queue(tuple(items), len(due), len(new), new_today, new_limit, hidden)
+    everything = list(all_cards) if all_cards is not None else [(c.id, c.card.deck) for c in cards]
+    deck_ids = {cid for cid, _ in everything}
+    deck_roots = {root_deck(d) for _, d in everything}
+    hidden = sum(1 for cid, st in states.items()
+                 if cid not in deck_ids and root_deck(st.deck) in deck_roots)
+    return Queue(tuple(items), len(due), len(new), sum(started.values()), new_limit, hidden, started)
 
 
 @dataclass(frozen=True)

@@ -185,12 +185,15 @@ class Store:
             out[cid] = StoredState(cid, card_from_json(fsrs_json), deck, ahash, reps, lapses)
         return out
 
-    def new_cards_since(self, since: datetime) -> int:
-        """How many cards were seen for the first time at or after ``since`` (the daily new limit)."""
-        row = self.db.execute(
-            "SELECT COUNT(DISTINCT card_id) FROM review_log WHERE state_before IS NULL AND review_time >= ?",
-            (iso(since),)).fetchone()
-        return int(row[0])
+    def new_cards_since(self, since: datetime) -> dict[str, int]:
+        """How many cards were seen for the first time at or after ``since``, by the deck logged with
+        that first review (the daily new-card limit)."""
+        out: dict[str, int] = {}
+        for deck, n in self.db.execute(
+                "SELECT deck, COUNT(DISTINCT card_id) FROM review_log "
+                "WHERE state_before IS NULL AND review_time >= ? GROUP BY deck", (iso(since),)):
+            out[deck] = out.get(deck, 0) + int(n)
+        return out
 
     def reviews(self, since: datetime | None = None, card_id: str | None = None) -> list[ReviewRow]:
         sql = ("SELECT id, card_id, rating, review_time, duration_ms, state_before, state_after, "
@@ -226,6 +229,11 @@ class Store:
         """Every card's due time and deck, without parsing the stored FSRS states."""
         return {r[0]: (from_iso(r[1]), r[2]) for r in self.db.execute(
             "SELECT card_id, due, deck FROM card_state")}
+
+    def review_counts(self) -> list[tuple[str, str, int]]:
+        """(card id, deck, number of reviews) for every card and deck in the review log."""
+        return [(r[0], r[1], int(r[2])) for r in self.db.execute(
+            "SELECT card_id, deck, COUNT(*) FROM review_log GROUP BY card_id, deck")]
 
     def review_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM review_log").fetchone()[0])
