@@ -153,6 +153,8 @@ def quiz(deck_path: Path | None, deck: str | None, tags: tuple[str, ...], new_li
         what = " ".join(([f"--deck {deck}"] if deck else []) + [f"--tag {t}" for t in tags])
         raise click.ClickException(
             f"no card matches {what} (decks: {', '.join(decks)})")
+    from generator.quiz.store import StoreError
+
     db_path = _db_path(db, cards_path)
     store = _open_store(db_path)
     try:
@@ -170,7 +172,10 @@ def quiz(deck_path: Path | None, deck: str | None, tags: tuple[str, ...], new_li
             raise click.ClickException(
                 "stdin is not a terminal: run `tnquiz quiz` in a terminal, or add --json to print "
                 "the queue")
+        store.check_writable()  # before the first question: never lose a rating to a read-only file
         _interactive(queue, store, now, [c.id for c in cards], chosen)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
     finally:
         store.close()
 
@@ -180,16 +185,22 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chos
     from rich.text import Text
 
     from generator.quiz import clock, ui
-    from generator.quiz.scheduler import make_scheduler
+    from generator.quiz.scheduler import format_interval, make_scheduler
     from generator.quiz.session import Session
 
     console = Console(highlight=False)
+    session_id = f"{clock.iso(now)}-{os.getpid()}"
+    session = Session(queue, store, make_scheduler(fuzz=clock.fuzz_enabled()), session_id=session_id)
+    counts = session.counts(now)
+    due = f"  {counts.due_now} due"
+    if counts.due_later and counts.next_later is not None:
+        due += f" now, {counts.due_later} in {format_interval(counts.next_later)}"
     by_deck = queue.new_today_by_deck
     if len(by_deck) == 1:
         limits = f" (new today {queue.new_today}/{queue.new_limit})"
     else:
         limits = " (new today: " + ", ".join(f"{d} {n}/{queue.new_limit}" for d, n in by_deck.items()) + ")"
-    head = Text.assemble(("tnquiz quiz", "bold"), f"  {queue.due} due, {queue.new} new", (limits, "dim"))
+    head = Text.assemble(("tnquiz quiz", "bold"), f"{due}, {queue.new} new", (limits, "dim"))
     console.print(head)
     console.print(Text(chosen.describe(), style="dim"))
     if queue.hidden:
@@ -198,8 +209,6 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chos
     if not queue.items:
         console.print(Text("Nothing due now.", style="bold green") + _next_due(store, ids, now))
         return
-    session_id = f"{clock.iso(now)}-{os.getpid()}"
-    session = Session(queue, store, make_scheduler(fuzz=clock.fuzz_enabled()), session_id=session_id)
     ui.run(session, console, clock=clock.now)
     console.print(_next_due(store, ids, clock.now()).strip())
 
@@ -255,9 +264,13 @@ def stats(deck_path: Path | None, db: Path | None, cards_path: Path | None, as_j
         except DeckError as e:
             raise click.ClickException(str(e)) from None
     db_path = _db_path(db, cards_path)
+    from generator.quiz.store import StoreError
+
     store = _open_store(db_path if db_path.exists() else ":memory:")
     try:
         data = st.compute(store, deck, now)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
     finally:
         store.close()
     data["db"] = str(db_path)

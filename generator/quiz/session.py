@@ -227,7 +227,17 @@ class Reveal:
     outcomes: dict[Rating, Outcome]
     proposed: Rating | None  # wrong: Again, right: Good; None where the learner must choose
     reviewed_at: datetime
-    duration_ms: int | None
+    answer_ms: int | None  # from showing the card to showing the answer
+
+
+class Counts(NamedTuple):
+    """The status line: cards left in this session and cards done."""
+
+    due_now: int  # reviewed cards due now
+    due_later: int  # reviewed cards due later, within the learn-ahead limit (asked when nothing is due now)
+    new: int
+    done: int
+    next_later: timedelta | None  # how long until the first of ``due_later`` is due
 
 
 @dataclass(frozen=True)
@@ -272,12 +282,16 @@ class Session:
     def current(self) -> Item | None:
         return self.pending[0] if self.pending else None
 
-    def counts(self) -> tuple[int, int, int]:
-        """(due left, new left, done) for the status line."""
+    def counts(self, now: datetime) -> Counts:
+        """What is left: due now, due later (learn-ahead: a card just rated Good comes back in 10
+        minutes), new; and how many were rated."""
+        when = utc(now)
+        later = [i.state.due - when for i in self.pending if i.state is not None and i.state.due > when]
         due = sum(1 for i in self.pending if not i.is_new)
-        return due, len(self.pending) - due, len(self.history)
+        return Counts(due - len(later), len(later), len(self.pending) - due, len(self.history),
+                      min(later) if later else None)
 
-    def reveal(self, typed: str, now: datetime, duration_ms: int | None = None) -> Reveal:
+    def reveal(self, typed: str, now: datetime, answer_ms: int | None = None) -> Reveal:
         item = self.current
         if item is None:
             raise IndexError("no card left")
@@ -291,11 +305,12 @@ class Session:
         else:
             proposed = Rating.Good if verdict else Rating.Again
         state = item.state if item.state is not None else new_card(item.id, now)
-        return Reveal(item, typed, verdict, outcomes(self.scheduler, state, now, duration_ms),
-                      proposed, now, duration_ms)
+        return Reveal(item, typed, verdict, outcomes(self.scheduler, state, now, answer_ms),
+                      proposed, now, answer_ms)
 
-    def rate(self, reveal: Reveal, rating: Rating) -> Rated:
-        """Save the rating (committed at once) and move on; a card due again soon is re-queued."""
+    def rate(self, reveal: Reveal, rating: Rating, duration_ms: int | None = None) -> Rated:
+        """Save the rating (committed at once) and move on; a card due again soon is re-queued.
+        ``duration_ms``: the whole review, from showing the card to this rating."""
         item = reveal.item
         if self.current is not item:
             raise ValueError("that card is not the one on screen")
@@ -303,7 +318,8 @@ class Session:
         correct = bool(reveal.verdict) if reveal.verdict is not None and not is_self_graded(item.card) else None
         review_id = self.store.record(
             item.id, before=item.state, after=outcome.card, log=outcome.log, deck=item.card.card.deck,
-            answer_hash=item.card.answer_hash, correct=correct, session=self.session_id)
+            answer_hash=item.card.answer_hash, correct=correct, session=self.session_id,
+            duration_ms=duration_ms, answer_ms=reveal.answer_ms)
         rated = Rated(review_id, item, rating, correct)
         self.history.append(rated)
         self.pending.pop(0)
@@ -315,7 +331,7 @@ class Session:
         if self.pending:
             self.skipped.append(self.pending.pop(0))
 
-    def undo(self) -> Item | None:
+    def undo(self) -> Rated | None:
         """Take back the last rating of this session: the card is shown again, first."""
         if not self.history:
             return None
@@ -327,7 +343,7 @@ class Session:
                 del self.pending[k]
                 break
         self.pending.insert(0, last.item)
-        return last.item
+        return last
 
     def summary(self) -> Summary:
         s = Summary(rated=len(self.history), skipped=len(self.skipped))
