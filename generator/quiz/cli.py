@@ -248,6 +248,7 @@ def stats(deck_path: Path | None, db: Path | None, cards_path: Path | None, as_j
     from generator.quiz import stats as st
     from generator.quiz.decks import DEFAULT_CARDS, Chosen
     from generator.quiz.session import DeckError, load_index
+    from generator.quiz.terminal import visible
 
     now = _now()
     deck = None
@@ -286,4 +287,4 @@ def stats(deck_path: Path | None, db: Path | None, cards_path: Path | None, as_j
         text = chosen.describe() + "\n" + text
     if not db_path.exists():
         text += "\n(no review database yet: start with `tnquiz quiz`)"
-    click.echo(text)
+    click.echo(visible(text))  # deck names come from files anyone could have written

@@ -60,7 +60,9 @@ class Chosen:
     why: str  # how it was chosen, for the "Deck: PATH (why)" line
 
     def describe(self) -> str:
-        return f"Deck: {self.path} ({self.why})"
+        from generator.quiz.terminal import visible
+
+        return visible(f"Deck: {self.path} ({self.why})")
 
 
 def remember_deck(cards_json: Path, sources: Sequence[Path] = (), *, by: str = "build") -> None:

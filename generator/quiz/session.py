@@ -26,6 +26,7 @@ from generator.quiz.scheduler import (
     outcomes,
 )
 from generator.quiz.store import Store, StoredState
+from generator.quiz.terminal import visible, visible_data
 
 DEFAULT_NEW_PER_DAY = 20
 #: A card due within this much of now counts as due (like Anki's learn-ahead limit): a card rated
@@ -50,7 +51,9 @@ def _read_json(path: Path) -> Any:
 
 
 def load_deck(path: Path) -> Deck:
-    data = _read_json(path)
+    """The built deck, every string shown as it is safe on a terminal (:mod:`generator.quiz.terminal`):
+    what is shown and what is graded is the same text."""
+    data = visible_data(_read_json(path))
     try:
         return Deck.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -65,7 +68,7 @@ class DeckEntry(NamedTuple):
 
 def load_index(path: Path) -> list[DeckEntry]:
     """Only the id, deck and status of every card (``tnquiz stats``: no need to build the cards)."""
-    data = _read_json(path)
+    data = visible_data(_read_json(path))
     try:
         if data.get("format") != FORMAT_VERSION:
             raise ValueError(f"format {data.get('format')!r} is not supported (expected {FORMAT_VERSION})")
@@ -295,7 +298,7 @@ class Session:
         item = self.current
         if item is None:
             raise IndexError("no card left")
-        typed = typed.strip()
+        typed = visible(typed.strip())  # graded as shown, like the deck's text
         verdict: Verdict | None = None
         if not is_self_graded(item.card) or typed:
             verdict = grade_typed(item.card, typed)

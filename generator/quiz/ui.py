@@ -28,7 +28,10 @@ BLANK = "____"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
         "s: skip  u: undo your last rating (that card is asked again)  q: quit  ?: this help")
 RATING_HELP = ("1-4: rate (Enter accepts the proposed one)  s: skip  "
-               "u: take back this answer (nothing saved; asked again)  q: quit")
+               "u: take back this answer (nothing saved; asked again)  m: the full error message  q: quit")
+#: An error answer longer than this (or on several lines) is shown as its type and key line; ``m`` at
+#: the rating prompt shows the whole message.
+ERROR_CHARS = 200
 
 PROMPTS = {
     "shape": "Shape? (e.g. 2x3)",
@@ -114,6 +117,25 @@ def answer_prompt(item: Item) -> Text:
     return Text(PROMPTS.get(item.card.card.kind, "Answer?") + " ", style="bold")
 
 
+def error_summary(exception: str, message: str, limit: int = ERROR_CHARS) -> tuple[str, bool]:
+    """``Type: key line`` for a long exception message, and whether anything was left out.
+
+    The key line is the first non-empty line of the message (with the next one when it ends with
+    ``:``, as in "Error(s) in loading state_dict for Linear:"), cut to ``limit`` characters.
+    """
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    if not lines:
+        return exception, False
+    key = lines[0]
+    used = 1
+    if key.endswith(":") and len(lines) > 1:
+        key, used = f"{key} {lines[1]}", 2
+    cut = len(key) > limit
+    if cut:
+        key = key[: limit - 1].rstrip() + "…"
+    return f"{exception}: {key}", cut or used < len(lines)
+
+
 def render_reveal(console: Console, reveal: Reveal) -> None:
     card = reveal.item.card
     c = card.card
@@ -135,6 +157,11 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
         console.print(Padding(code_block(c.code), (0, 0, 0, 2)))
         if card.answer is not None:
             console.print(Text.assemble(("Result: ", "dim"), card.answer.text))
+    elif card.answer is not None and card.answer.type == "error" and card.answer.exception:
+        short, more = error_summary(card.answer.exception, card.answer.message or "")
+        console.print(Text.assemble(("Answer: ", "bold"), (short, "bold green")))
+        if more:
+            console.print(Text("(m at the rating prompt: the full message)", style="dim"))
     elif card.answer is not None:
         text = card.answer.text
         if "\n" in text.rstrip("\n"):
@@ -252,6 +279,11 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
                 if choice == "s":
                     session.skip()
                     break
+                if choice == "m" and item.card.answer is not None and item.card.answer.type == "error":
+                    console.print(Text("Full message:", style="bold"))
+                    console.print(Padding(Text(item.card.answer.text.rstrip("\n"), style="green"),
+                                          (0, 0, 0, 2)))
+                    continue
                 if choice == "u":  # this card is not rated yet: take back the answer, ask it again
                     console.print(Text(f"Took back your answer to {item.id} (not rated, nothing "
                                        "saved): it is asked again.", style="yellow"))
