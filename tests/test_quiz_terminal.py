@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from generator.quiz.terminal import visible, visible_data
+from generator.quiz.terminal import might_need_escaping, visible, visible_data
 from generator.quiz.ui import error_summary
 
 pexpect = pytest.importorskip("pexpect")
@@ -38,6 +39,18 @@ def test_visible() -> None:
     assert visible("a\tb\nc\r\nd\x00\x7f\ud800") == "a\tb\nc\nd\\x00\\x7f\\ud800"
     assert visible("plain text, ünïcödé ✓ 2×3") == "plain text, ünïcödé ✓ 2×3"
     assert visible_data({"k\x1b": ["\x07", 1, None, {"x": "\r"}]}) == {"k\\x1b": ["\\x07", 1, None, {"x": "\\r"}]}
+
+
+def test_the_json_prefilter_never_misses() -> None:
+    """A deck whose JSON text has no match is used as parsed, unescaped: check every BMP character
+    that :func:`visible` changes, written by json.dumps either way."""
+    for code in range(0x10000):
+        ch = chr(code)
+        if visible(ch) != ch:
+            upper = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), json.dumps({ch: 1}))
+            for text in (json.dumps({"k": ch}), json.dumps({"k": ch}, ensure_ascii=False), upper):
+                assert might_need_escaping(text), hex(code)
+    assert not might_need_escaping(CARDS.read_text())  # a normal deck: no walk over every string
 
 
 def test_error_summary() -> None:
@@ -122,6 +135,4 @@ def test_no_raw_control_sequence_reaches_the_pty(tmp_path: Path, term: str) -> N
 
 
 def _strip_sgr(text: str) -> str:
-    import re
-
     return re.sub(r"\x1b\[[0-9;]*m", "", text)

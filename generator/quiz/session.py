@@ -26,7 +26,7 @@ from generator.quiz.scheduler import (
     outcomes,
 )
 from generator.quiz.store import Store, StoredState
-from generator.quiz.terminal import visible, visible_data
+from generator.quiz.terminal import might_need_escaping, visible, visible_data
 
 DEFAULT_NEW_PER_DAY = 20
 #: A card due within this much of now counts as due (like Anki's learn-ahead limit): a card rated
@@ -41,19 +41,22 @@ class DeckError(Exception):
 
 
 def _read_json(path: Path) -> Any:
+    """The parsed file, every string safe to show on a terminal (:mod:`generator.quiz.terminal`)."""
     if not path.is_file():
         raise DeckError(
             f"no built deck at {path}: run `tnquiz build` first (or pass --cards FILE)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise DeckError(f"cannot read {path}: {e}; rebuild it with `tnquiz build`") from e
+    return visible_data(data) if might_need_escaping(text) else data
 
 
 def load_deck(path: Path) -> Deck:
-    """The built deck, every string shown as it is safe on a terminal (:mod:`generator.quiz.terminal`):
+    """The built deck, every string made safe to show on a terminal (:mod:`generator.quiz.terminal`):
     what is shown and what is graded is the same text."""
-    data = visible_data(_read_json(path))
+    data = _read_json(path)
     try:
         return Deck.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -68,7 +71,7 @@ class DeckEntry(NamedTuple):
 
 def load_index(path: Path) -> list[DeckEntry]:
     """Only the id, deck and status of every card (``tnquiz stats``: no need to build the cards)."""
-    data = visible_data(_read_json(path))
+    data = _read_json(path)
     try:
         if data.get("format") != FORMAT_VERSION:
             raise ValueError(f"format {data.get('format')!r} is not supported (expected {FORMAT_VERSION})")

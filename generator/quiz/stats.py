@@ -68,8 +68,15 @@ def compute(store: Store, deck: Sequence[DeckEntry] | None, now: datetime, *,
         all_ids = set(ok)
         roots = None
 
+    root_of: dict[str, bool] = {}
+
     def ours(card_id: str, logged_deck: str) -> bool:
-        return roots is None or card_id in all_ids or root_deck(logged_deck) in roots
+        if roots is None or card_id in all_ids:
+            return True
+        mine = root_of.get(logged_deck)
+        if mine is None:
+            mine = root_of[logged_deck] = root_deck(logged_deck) in roots
+        return mine
 
     deck_of = {cid: deck_name for cid, (_, deck_name) in states.items()}
     deck_of.update(ok)

@@ -32,6 +32,25 @@ def visible(text: str) -> str:
     return _UNSAFE.sub(_escape, text.replace("\r\n", "\n"))
 
 
+#: In JSON text, every character :func:`visible` escapes appears either as a JSON escape (a control
+#: character inside a JSON string must be escaped; json.dumps escapes all non-ASCII by default) or
+#: raw (C1, bidi). Without a match, nothing in the parsed data needs escaping. A false match
+#: (``\\u001b`` written for a backslash) only costs the walk. The escape pattern starts with a
+#: literal backslash, which the regex engine scans for quickly.
+_UNSAFE_ESCAPE = re.compile(
+    r"\\(?:[rbf]|u(?:00[01]|007[fF]|00[89]|061[cC]|200[eEfF]|202[a-eA-E]|206[6-9]|[dD][89a-fA-F]))")
+_UNSAFE_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def might_need_escaping(json_text: str) -> bool:
+    """False when the JSON text ``json_text`` cannot hold a string :func:`visible` would change."""
+    if _UNSAFE_ESCAPE.search(json_text) is not None:
+        return True
+    if json_text.isascii():
+        return "\x7f" in json_text  # DEL: the one raw ASCII character JSON allows in a string
+    return _UNSAFE_RAW.search(json_text) is not None
+
+
 def visible_data(data: Any) -> Any:
     """Parsed JSON with every string (keys too) passed through :func:`visible`."""
     if isinstance(data, str):
