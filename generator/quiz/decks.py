@@ -119,6 +119,16 @@ def _built_from(source: Path, last: LastDeck | None) -> Path | None:
     return last.cards if src in last.sources else None
 
 
+def _from_sources(source: Path, what: str, last: LastDeck | None, command: str) -> Chosen:
+    """Card files named where a built deck belongs: the deck the last build made of them, or a hint."""
+    built = _built_from(source, last)
+    if built is not None:
+        return Chosen(built, f"built from {source} by the last `tnquiz build`")
+    raise DeckChoiceError(
+        f"{source} {what}, not a built deck: build it first with `tnquiz build {source} --out DIR`, "
+        f"then `tnquiz {command} DIR`")
+
+
 def resolve(arg: Path | None, command: str = "quiz") -> Chosen:
     """The cards.json for ``tnquiz quiz|stats [DECK]``; raises :class:`DeckChoiceError` with a hint."""
     last = last_deck()
@@ -140,20 +150,10 @@ def resolve(arg: Path | None, command: str = "quiz") -> Chosen:
         if (arg / DEFAULT_CARDS).is_file():
             return Chosen(arg / DEFAULT_CARDS, "given")
         if any(_is_card_file(p) for p in arg.iterdir()):
-            built = _built_from(arg, last)
-            if built is not None:
-                return Chosen(built, f"built from {arg} by the last `tnquiz build`")
-            raise DeckChoiceError(
-                f"{arg} holds card files (*.yaml), not a built deck: build it first with "
-                f"`tnquiz build {arg} --out DIR`, then `tnquiz {command} DIR`")
+            return _from_sources(arg, "holds card files (*.yaml)", last, command)
         raise DeckChoiceError(f"no {CARDS_JSON} in {arg}: {hint}")
     if arg.is_file():
         if _is_card_file(arg):
-            built = _built_from(arg, last)
-            if built is not None:
-                return Chosen(built, f"built from {arg} by the last `tnquiz build`")
-            raise DeckChoiceError(
-                f"{arg} is a card file, not a built deck: build it first with "
-                f"`tnquiz build {arg} --out DIR`, then `tnquiz {command} DIR`")
+            return _from_sources(arg, "is a card file", last, command)
         return Chosen(arg, "given")
     raise DeckChoiceError(f"no such file or folder: {arg}; {hint} (run `tnquiz build` first)")
