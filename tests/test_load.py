@@ -98,7 +98,7 @@ def test_file_level_errors(write_cards) -> None:  # type: ignore[no-untyped-def]
 
 def test_yaml_is_loaded_safely(write_cards) -> None:  # type: ignore[no-untyped-def]
     p = write_cards("deck: D\ncards:\n  - id: x\n    question: !!python/object/apply:os.system ['echo hi']\n    answer: '1'\n")
-    assert problems_of(p) == [f"{p}:4: invalid YAML value: unsupported tag 'tag:yaml.org,2002:python/object/apply:os.system'"]
+    assert problems_of(p) == [f"{p}:4 [x]: expected a plain value, found the unsupported tag 'tag:yaml.org,2002:python/object/apply:os.system'"]
 
 
 def test_params_expand_every_combination(write_cards) -> None:  # type: ignore[no-untyped-def]
