@@ -56,6 +56,7 @@ class Field:
     doc: str
     required: bool = False
     defaultable: bool = True  # may be set under the file's `defaults:`
+    text: bool = False  # a plain scalar is taken as written (`id: yes`, `question: 3` are text)
 
 
 def _string(v: Any) -> str:
@@ -196,20 +197,20 @@ def _timeout(v: Any) -> float:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("id", "id", None, True, _id, "the card's identity (Anki GUID, review key, cache entry); unique", required=True, defaultable=False),
-    Field("question", "text", None, True, _question, "the text shown", required=True),
-    Field("code", "Python", "", True, _string, "the snippet shown to the learner"),
-    Field("setup", "Python", "", True, _string, "code run before `code`, shown as \"Given\""),
+    Field("id", "id", None, True, _id, "the card's identity (Anki GUID, review key, cache entry); unique", required=True, defaultable=False, text=True),
+    Field("question", "text", None, True, _question, "the text shown", required=True, text=True),
+    Field("code", "Python", "", True, _string, "the snippet shown to the learner", text=True),
+    Field("setup", "Python", "", True, _string, "code run before `code`, shown as \"Given\"", text=True),
     Field("answer", "expression", None, True, _expression, "an expression whose live value is the answer"),
     Field("raises", "exception name", None, True, _raises, "the exception type the code must raise"),
     Field("output", "boolean", False, False, _output, "`true`: what the code prints is the answer"),
     Field("kind", "kind", None, False, _one_of(KINDS), "the card's kind; inferred where left out"),
     Field("choices", "list of expressions", (), True, _choices, "distractor expressions for a multiple-choice card"),
-    Field("cloze", "text", None, True, _cloze, "the piece of `code` blanked out"),
+    Field("cloze", "text", None, True, _cloze, "the piece of `code` blanked out", text=True),
     Field("expect", "value", None, True, _expect, "the author's claim, checked against the live answer"),
-    Field("explain", "text", "", True, _string, "shown with the answer: why it is so"),
+    Field("explain", "text", "", True, _string, "shown with the answer: why it is so", text=True),
     Field("tags", "list of tags", (), False, _tags, "tags added to the file's `tags`"),
-    Field("source", "text", "", False, _string, "where the fact comes from"),
+    Field("source", "text", "", False, _string, "where the fact comes from", text=True),
     Field("params", "mapping of lists", None, False, _params, "one card per combination of values", defaultable=False),
     Field("requires", "list", (), False, _requires, "what the card needs; skipped where one is missing"),
     Field("device", "device", "cpu", False, _one_of(DEVICES), "where the card runs"),

@@ -96,6 +96,14 @@ def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
     return _FileLoader(shown, root, soft).run()
 
 
+def _label(raw: Any) -> str | None:
+    """A card's id as shown in messages: printable and short, whatever the file holds."""
+    if not isinstance(raw, str):
+        return None
+    text = raw if raw.isprintable() else repr(raw)[1:-1]
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _substitute(value: Any, combo: dict[str, Any], pattern: re.Pattern[str]) -> Any:
     if isinstance(value, str):
         return pattern.sub(lambda m: str(combo[m.group(1)]), value)
@@ -113,6 +121,10 @@ class _FileLoader:
 
     def problem(self, line: int, card_id: str | None, message: str) -> None:
         self.problems.append(Problem(Location(self.shown, line), card_id, message))
+
+    def _unsound(self, node: Node) -> bool:
+        """``node`` stands for a value the tree could not give (a soft problem on its line)."""
+        return node.value is None and any(s.line == node.line for s in self.soft)
 
     def run(self) -> tuple[list[Card], list[Problem]]:
         doc = self.doc
@@ -137,14 +149,14 @@ class _FileLoader:
         items: list[Node] = []
         if cards_node is None:
             self.problem(doc.line, None, "missing `cards`: expected a list of cards")
-        elif not isinstance(cards_node.value, list):
+        elif not isinstance(cards_node.value, list) and not self._unsound(cards_node):
             self.problem(cards_node.line, None, f"`cards`: expected a list of cards, found {found(cards_node.plain())}")
         else:
             items = cards_node.value
         # A problem inside the YAML tree fails the card it is in, or the whole file when outside any.
         soft_of: dict[int, list[Soft]] = {}
         for s in self.soft:
-            owner = next((i for i, n in enumerate(items) if n.line <= s.line <= n.end_line), None)
+            owner = max((i for i, n in enumerate(items) if n.line <= s.line <= n.end_line), default=None)
             if owner is None:
                 self.problem(s.line, None, s.message)
             else:
@@ -160,10 +172,13 @@ class _FileLoader:
         if node is None:
             self.problem(doc.line, None, "missing `deck`: expected a deck name such as `PyTorch::Tensors::Shapes`")
             return None
-        if not isinstance(node.value, str) or not DECK_RE.fullmatch(node.value.strip()):
-            self.problem(node.line, None, f"`deck`: expected a name like `PyTorch::Tensors`, found {found(node.value)}")
+        if self._unsound(node):
             return None
-        return "::".join(part.strip() for part in node.value.split("::"))
+        name = node.text or node.value
+        if not isinstance(name, str) or not DECK_RE.fullmatch(name.strip()):
+            self.problem(node.line, None, f"`deck`: expected a name like `PyTorch::Tensors`, found {found(name)}")
+            return None
+        return "::".join(part.strip() for part in name.split("::"))
 
     def _defaults(self, node: Node | None) -> dict[str, Node]:
         if node is None or node.value is None:
@@ -184,14 +199,15 @@ class _FileLoader:
 
     def _card(self, node: Node, deck: str, file_tags: tuple[str, ...], defaults: dict[str, Node],
               soft: list[Soft]) -> list[Card]:
-        if not isinstance(node.value, dict):
-            self.problem(node.line, None, f"expected a card (a mapping with `id` and `question`), found {found(node.plain())}")
-            return []
-        id_node = node.value.get("id")
-        label = id_node.value if id_node is not None and isinstance(id_node.value, str) else None
+        id_node = node.value.get("id") if isinstance(node.value, dict) else None
+        label = _label(id_node.text or id_node.value) if id_node is not None else None
         before = len(self.problems)
         for s in soft:
             self.problem(s.line, label, s.message)
+        if not isinstance(node.value, dict):
+            if not self._unsound(node):
+                self.problem(node.line, None, f"expected a card (a mapping with `id` and `question`), found {found(node.plain())}")
+            return []
         for key in node.value:
             if key not in BY_NAME:
                 self.problem(node.key_lines[key], label, f"unknown field `{key}`{hint(key, NAMES)}")
@@ -206,7 +222,8 @@ class _FileLoader:
             for key, child in source.items():
                 if key in BY_NAME and child.value is not None:
                     key_line = (node if source is node.value else self.doc.value["defaults"]).key_lines[key]
-                    given[key] = (child.plain(), child.line, key_line)
+                    value = child.text if BY_NAME[key].text and child.text is not None else child.plain()
+                    given[key] = (value, child.line, key_line)
         combos: Iterable[dict[str, Any]] = [{}]
         pattern = None
         if "params" in given:
@@ -228,7 +245,7 @@ class _FileLoader:
             return []
         if pattern is not None and len({c.id for c in cards}) < len(cards):
             placeholders = ", ".join("{" + p + "}" for p in given["params"][0])
-            self.problem(id_node.line, label, f"`params`: expected `id` to use a placeholder ({placeholders}) so every expansion has its own id, found {id_node.value!r}")
+            self.problem(id_node.line, label, f"`params`: expected `id` to use a placeholder ({placeholders}) so every expansion has its own id, found {given['id'][0]!r}")
             return []
         return cards
 
@@ -237,6 +254,7 @@ class _FileLoader:
              label: str | None) -> Card | None:
         bad = len(self.problems)
         vals: dict[str, Any] = {}
+        failed: set[str] = set()
         for f in FIELDS:
             if f.name == "params":
                 continue
@@ -252,9 +270,12 @@ class _FileLoader:
                 vals[f.name] = f.check(value)
             except Bad as e:
                 self.problem(line, label, f"`{f.name}`: {e}")
+                failed.add(f.name)
                 vals[f.name] = None if f.name == "id" else f.default
             if f.name == "id" and vals["id"] is not None:
                 label = vals["id"]
+            elif f.name == "id" and pattern is not None:
+                label = _label(value)
 
         def line_of(name: str) -> int:
             return given[name][1] if name in given else node.line
@@ -264,7 +285,7 @@ class _FileLoader:
 
         answer, raises, output, choices, cloze = (vals[k] for k in ("answer", "raises", "output", "choices", "cloze"))
         wrong = [k for k in ("answer", "raises", "output") if k in given and given[k][0] is not False]
-        if len(wrong) != 1:
+        if len(wrong) != 1 and not failed & {"answer", "raises", "output"}:
             what = "none" if not wrong else " and ".join(f"`{k}`" for k in wrong)
             err(wrong[1] if len(wrong) > 1 else "id", f"expected exactly one of `answer`, `raises`, `output`, found {what}")
         if choices and "answer" not in given:

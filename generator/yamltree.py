@@ -60,6 +60,7 @@ class Node:
     end_line: int = 0
     key_lines: dict[str, int] = field(default_factory=dict)
     cost: int = 1  # values this node stands for once aliases are expanded
+    text: str | None = None  # a plain scalar's own text, where YAML read it as a non-string
 
     def plain(self) -> Any:
         """The value as plain lists, dicts and scalars (bounded: aliases are budgeted)."""
@@ -150,6 +151,10 @@ def _scalar(ev: yaml.ScalarEvent, line: int, soft: list[Soft]) -> Any:
     return out
 
 
+def _twice(first: int, second: int) -> str:
+    return f"twice on line {first}" if first == second else f"at lines {first} and {second}"
+
+
 def _line(mark: Any) -> int:
     return int(mark.line) + 1 if mark is not None else 1
 
@@ -157,12 +162,13 @@ def _line(mark: Any) -> int:
 class _Open:
     """A mapping or list being built, with the key waiting for its value."""
 
-    __slots__ = ("anchor", "bad", "key", "key_line", "node")
+    __slots__ = ("anchor", "bad", "key", "key_line", "last", "node")
 
     def __init__(self, node: Node, anchor: str | None, bad: bool) -> None:
         self.node = node
         self.anchor = anchor
         self.bad = bad
+        self.last = node.line  # the last line with content, so far
         self.key: str | None = None
         self.key_line = 0
 
@@ -179,12 +185,14 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
     documents = 0
     alias_cost = 0
 
-    def add(node: Node, line: int) -> None:
+    def add(node: Node, line: int, last: int) -> None:
+        """Put ``node`` (starting on ``line``, its text ending on ``last``) into the open collection."""
         nonlocal root
         if not stack:
             root = node
             return
         top = stack[-1]
+        top.last = max(top.last, last)
         top.node.cost += node.cost
         if isinstance(top.node.value, list):
             top.node.value.append(node)
@@ -200,7 +208,7 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
             if key == _BAD_KEY:
                 return
             if key in mapping.value:
-                soft.append(Soft(top.key_line, f"duplicate key `{key}`: expected each key once in a mapping, found it at lines {mapping.key_lines[key]} and {top.key_line}"))
+                soft.append(Soft(top.key_line, f"duplicate key `{key}`: expected each key once in a mapping, found it {_twice(mapping.key_lines[key], top.key_line)}"))
                 return
             mapping.value[key] = node
             mapping.key_lines[key] = top.key_line
@@ -223,14 +231,17 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
                 else:
                     if ev.style in ("|", ">"):
                         line += 1  # a block scalar's text starts on the line after the indicator
-                    node = Node(_scalar(ev, line, soft), line, _line(ev.end_mark),
-                                cost=1 + len(ev.value) // 1024)
+                    end = ev.end_mark
+                    last = _line(end) - (1 if end is not None and end.column == 0 and _line(end) > line else 0)
+                    value = _scalar(ev, line, soft)
+                    node = Node(value, line, last, cost=1 + len(ev.value) // 1024,
+                                text=ev.value if value is not None and not isinstance(value, str) else None)
                 if ev.anchor:
                     anchors[ev.anchor] = node
                 if key_position and node.value == _BAD_KEY:
                     stack[-1].key, stack[-1].key_line = _BAD_KEY, line
                 else:
-                    add(node, line)
+                    add(node, line, node.end_line)
             elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 is_map = isinstance(ev, yaml.MappingStartEvent)
                 want = _YAML + ("map" if is_map else "seq")
@@ -242,12 +253,12 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
                 stack.append(_Open(Node({} if is_map else [], line), ev.anchor, bad))
             elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 done = stack.pop()
-                done.node.end_line = _line(ev.end_mark)
+                done.node.end_line = done.last
                 if done.bad:
                     done.node.value = None
                 if done.anchor:
                     anchors[done.anchor] = done.node
-                add(done.node, done.node.line)
+                add(done.node, done.node.line, done.last)
             elif isinstance(ev, yaml.AliasEvent):
                 target = anchors.get(ev.anchor or "")
                 if any(o.anchor == ev.anchor for o in stack):
@@ -256,13 +267,15 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
                 elif target is None:
                     soft.append(Soft(line, f"expected an alias to an anchor defined above, found `*{ev.anchor}`, which is not"))
                 elif alias_cost + target.cost > ALIAS_BUDGET:
-                    soft.append(Soft(line, f"expected aliases to add at most {ALIAS_BUDGET} values to the file, found `*{ev.anchor}` going past that (an alias bomb?)"))
+                    if alias_cost <= ALIAS_BUDGET:  # said once
+                        soft.append(Soft(line, f"expected aliases to add at most {ALIAS_BUDGET} values to the file, found `*{ev.anchor}` going past that (an alias bomb?)"))
+                    alias_cost = ALIAS_BUDGET + 1
                     target = None
                 if target is None:
-                    add(Node(None, line, line), line)
+                    add(Node(None, line, line), line, line)
                 else:
                     alias_cost += target.cost
-                    add(target, line)
+                    add(target, line, line)
     except yaml.YAMLError as e:
         raise _syntax_error(e, text) from None
     return root, soft
