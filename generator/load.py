@@ -149,10 +149,10 @@ class _FileLoader:
         items: list[Node] = []
         if cards_node is None:
             self.problem(doc.line, None, "missing `cards`: expected a list of cards")
-        elif not isinstance(cards_node.value, list) and not self._unsound(cards_node):
-            self.problem(cards_node.line, None, f"`cards`: expected a list of cards, found {found(cards_node.plain())}")
-        else:
+        elif isinstance(cards_node.value, list):
             items = cards_node.value
+        elif not self._unsound(cards_node):
+            self.problem(cards_node.line, None, f"`cards`: expected a list of cards, found {found(cards_node.plain())}")
         # A problem inside the YAML tree fails the card it is in, or the whole file when outside any.
         soft_of: dict[int, list[Soft]] = {}
         for s in self.soft:

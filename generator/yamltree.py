@@ -117,6 +117,8 @@ def _syntax_error(e: yaml.YAMLError, text: str) -> YamlError:
     fix = ""
     if "tab" in problem or "\t" in at_line[: max(column, 1)]:
         fix = "; indent with spaces, not tabs"
+    elif problem.startswith("found character that cannot start any token") and at_line[column - 1: column] in "`@%":
+        fix = f"; quote the value (\"...\"): a plain value cannot start with {at_line[column - 1]}"
     elif problem.startswith("mapping values are not allowed"):
         fix = "; quote the value (\"...\") or use a block scalar (`|`): a `: ` inside a plain value starts a mapping"
     elif e.context in ("while parsing a flow sequence", "while parsing a flow mapping"):

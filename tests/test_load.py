@@ -193,6 +193,8 @@ BOMB = ("deck: D\ncards:\n  - id: a\n    question: q\n    answer: '1'\n    expec
                  ["{p}:4: expected UTF-8 text, found the byte 0xe9 at column 18; save the file as UTF-8"], id="latin-1"),
     pytest.param("deck: D\n".encode("utf-16"),
                  ["{p}:1: expected UTF-8 text, found a UTF-16 (or UTF-32) byte order mark; save the file as UTF-8"], id="utf-16"),
+    pytest.param(b"deck: D\ncards: !!set {a}\n",
+                 ["{p}:2: expected a plain value, found the unsupported tag 'tag:yaml.org,2002:set'"], id="set-tag"),
     pytest.param(b"", ["{p}:1: expected a mapping with `deck` and `cards`, found an empty file"], id="empty"),
     pytest.param(b"# only a comment\n", ["{p}:1: expected a mapping with `deck` and `cards`, found an empty file"], id="comment-only"),
     pytest.param(b"- a\n- b\n", ["{p}:1: expected a mapping with `deck` and `cards`, found a list"], id="top-level-list"),
@@ -239,6 +241,10 @@ def test_yaml_syntax_errors_give_the_column_and_the_fix(write_cards) -> None:  #
     assert problems_of(p) == [
         f"{p}:4: invalid YAML at column 24: mapping values are not allowed in this context; quote the value "
         "(\"...\") or use a block scalar (`|`): a `: ` inside a plain value starts a mapping"]
+    p = write_cards("deck: D\ncards:\n  - id: a\n    question: `x` is?\n    answer: '1'\n")
+    assert problems_of(p) == [
+        f"{p}:4: invalid YAML at column 15: found character that cannot start any token; quote the value "
+        "(\"...\"): a plain value cannot start with `"]
     p = write_cards("deck: D\ncards:\n  - id: a\n\tquestion: x\n")
     assert problems_of(p) == [
         f"{p}:4: invalid YAML at column 1: found a tab character that violates indentation "
