@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from generator.fields import BY_NAME, FIELDS, NAMES, Bad, found, hint
 from generator.fields import _tags as check_tags
 from generator.model import Card, Location, Problem
-from generator.yamltree import MAX_FILE_BYTES, Node, Soft, YamlError, compose, decode
+from generator.yamltree import Node, Soft, YamlError, check_size, compose, decode
 
 DECK_FIELDS = ("deck", "tags", "defaults", "cards")
 DECK_RE = re.compile(r"[^:\x00-\x1f\x7f]+(::[^:\x00-\x1f\x7f]+)*")
@@ -84,8 +84,7 @@ def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
 
 def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise YamlError(1, f"expected a card file of at most {MAX_FILE_BYTES // 2**20} MiB, found {path.stat().st_size / 2**20:.0f} MiB")
+        check_size(path.stat().st_size)  # before reading it whole
         root, soft = compose(decode(path.read_bytes()))
     except OSError as e:
         return [], [Problem(Location(shown, 0), None, f"cannot read the file: {e.strerror or e}")]
@@ -249,10 +248,9 @@ class _FileLoader:
             return []
         return cards
 
-    def _one(self, node: Node, given: dict[str, tuple[Any, int, int]], combo: dict[str, Any],
-             pattern: re.Pattern[str] | None, deck: str, file_tags: tuple[str, ...],
-             label: str | None) -> Card | None:
-        bad = len(self.problems)
+    def _values(self, node: Node, given: dict[str, tuple[Any, int, int]], combo: dict[str, Any],
+                pattern: re.Pattern[str] | None, label: str | None) -> tuple[dict[str, Any], set[str], str | None]:
+        """Every field of the table, substituted and checked: the values, the fields that failed, the id shown."""
         vals: dict[str, Any] = {}
         failed: set[str] = set()
         for f in FIELDS:
@@ -261,6 +259,7 @@ class _FileLoader:
             if f.name not in given:
                 if f.required:
                     self.problem(node.line, label, f"missing `{f.name}`: expected {f.doc}")
+                    failed.add(f.name)
                 vals[f.name] = f.default
                 continue
             value, line, _ = given[f.name]
@@ -271,18 +270,14 @@ class _FileLoader:
             except Bad as e:
                 self.problem(line, label, f"`{f.name}`: {e}")
                 failed.add(f.name)
-                vals[f.name] = None if f.name == "id" else f.default
-            if f.name == "id" and vals["id"] is not None:
-                label = vals["id"]
-            elif f.name == "id" and pattern is not None:
-                label = _label(value)
+                vals[f.name] = f.default
+            if f.name == "id":
+                label = vals["id"] if vals["id"] is not None else _label(value) if pattern is not None else label
+        return vals, failed, label
 
-        def line_of(name: str) -> int:
-            return given[name][1] if name in given else node.line
-
-        def err(name: str, message: str) -> None:
-            self.problem(line_of(name), label, message)
-
+    def _kind(self, vals: dict[str, Any], failed: set[str], given: dict[str, tuple[Any, int, int]],
+              err: Callable[[str, str], None]) -> str:
+        """The rules between fields; the card's kind where the fields fix it, else ``""``."""
         answer, raises, output, choices, cloze = (vals[k] for k in ("answer", "raises", "output", "choices", "cloze"))
         wrong = [k for k in ("answer", "raises", "output") if k in given and given[k][0] is not False]
         if len(wrong) != 1 and not failed & {"answer", "raises", "output"}:
@@ -310,26 +305,42 @@ class _FileLoader:
             kind = "choice"
         elif cloze is not None:
             kind = "cloze"
+        return kind or ""
+
+    def _one(self, node: Node, given: dict[str, tuple[Any, int, int]], combo: dict[str, Any],
+             pattern: re.Pattern[str] | None, deck: str, file_tags: tuple[str, ...],
+             label: str | None) -> Card | None:
+        """One card of an entry (one combination of its ``params``), or ``None`` with its problems."""
+        bad = len(self.problems)
+        vals, failed, label = self._values(node, given, combo, pattern, label)
+
+        def line_of(name: str) -> int:
+            return given[name][1] if name in given else node.line
+
+        def err(name: str, message: str) -> None:
+            self.problem(line_of(name), label, message)
+
+        kind = self._kind(vals, failed, given, err)
+        # Compile now: a syntax error is the author's, and belongs to the YAML line it is on.
+        for key, mode in (("setup", "exec"), ("code", "exec"), ("answer", "eval")):
+            if vals[key]:
+                self._compile(vals[key], mode, key, line_of(key), label)
+        for i, c in enumerate(vals["choices"]):
+            self._compile(c, "eval", f"choices[{i}]", line_of("choices"), label)
+        if len(self.problems) > bad:
+            return None
         requires = vals["requires"]
         if vals["device"] == "cuda" and "cuda" not in requires:
             requires = (*requires, "cuda")
-        # Compile now: a syntax error is the author's, and belongs to the YAML line it is on.
-        for key, src, mode in (("setup", vals["setup"], "exec"), ("code", vals["code"], "exec"), ("answer", answer, "eval")):
-            if src:
-                self._compile(src, mode, key, line_of(key), label)
-        for i, c in enumerate(choices):
-            self._compile(c, "eval", f"choices[{i}]", line_of("choices"), label)
-        if len(self.problems) > bad or vals["id"] is None:
-            return None
         return Card(
             id=vals["id"], deck=deck, file=self.shown, line=node.line, question=vals["question"],
-            kind=kind or "", setup=vals["setup"], code=vals["code"],
+            kind=kind, setup=vals["setup"], code=vals["code"],
             setup_line=line_of("setup") if vals["setup"] else 0,
             code_line=line_of("code") if vals["code"] else 0,
-            answer_line=line_of("answer") if answer else 0,
+            answer_line=line_of("answer") if vals["answer"] else 0,
             expect_line=given["expect"][2] if "expect" in given else 0,
-            answer=answer, raises=raises, output=output, choices=choices,
-            cloze=cloze, expect=vals["expect"], explain=vals["explain"].strip(),
+            answer=vals["answer"], raises=vals["raises"], output=vals["output"], choices=vals["choices"],
+            cloze=vals["cloze"], expect=vals["expect"], explain=vals["explain"].strip(),
             tags=tuple(dict.fromkeys((*file_tags, *vals["tags"]))), source=vals["source"],
             requires=requires, device=vals["device"], seed=vals["seed"], timeout=vals["timeout"],
         )

@@ -79,10 +79,14 @@ class Soft:
     message: str
 
 
+def check_size(size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise YamlError(1, f"expected a card file of at most {MAX_FILE_BYTES // 2**20} MiB ({MAX_FILE_BYTES} bytes), found {size} bytes")
+
+
 def decode(data: bytes) -> str:
     """UTF-8 text (a leading UTF-8 byte order mark is dropped), else a ``YamlError`` where it breaks."""
-    if len(data) > MAX_FILE_BYTES:
-        raise YamlError(1, f"expected a card file of at most {MAX_FILE_BYTES // 2**20} MiB, found {len(data) / 2**20:.0f} MiB")
+    check_size(len(data))
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

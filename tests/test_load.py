@@ -367,3 +367,9 @@ def test_text_fields_take_a_plain_scalar_as_written(write_cards) -> None:  # typ
     assert result.problems == ()
     assert [(c.deck, c.id, c.question, c.explain, c.source, c.cloze) for c in result.cards] == [
         ("2024", "no", "3", "yes", "1.50", None), ("2024", "007", "on", "", "", "1")]
+
+
+def test_a_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
+    p = tmp_path / "huge.yaml"
+    p.write_bytes(b"deck: D\ncards: []\n" + b"#" * (16 * 2**20))
+    assert problems_of(p) == [f"{p}:1: expected a card file of at most 16 MiB (16777216 bytes), found 16777234 bytes"]
