@@ -18,7 +18,7 @@ from typing import Any
 from generator.fields import BY_NAME, FIELDS, NAMES, Bad, found, hint
 from generator.fields import _tags as check_tags
 from generator.model import Card, Location, Problem
-from generator.yamltree import Node, Soft, YamlError, check_size, compose, decode
+from generator.yamltree import Node, Soft, YamlError, check_size, compose, decode, printable
 
 DECK_FIELDS = ("deck", "tags", "defaults", "cards")
 DECK_RE = re.compile(r"[^:\x00-\x1f\x7f]+(::[^:\x00-\x1f\x7f]+)*")
@@ -97,10 +97,7 @@ def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
 
 def _label(raw: Any) -> str | None:
     """A card's id as shown in messages: printable and short, whatever the file holds."""
-    if not isinstance(raw, str):
-        return None
-    text = raw if raw.isprintable() else repr(raw)[1:-1]
-    return text if len(text) <= 80 else text[:77] + "..."
+    return printable(raw) if isinstance(raw, str) else None
 
 
 def _substitute(value: Any, combo: dict[str, Any], pattern: re.Pattern[str]) -> Any:
@@ -135,7 +132,7 @@ class _FileLoader:
                 tip = hint(key, DECK_FIELDS)
                 if not tip and key in BY_NAME:
                     tip = " (card fields go under `cards:` or `defaults:`)"
-                self.problem(doc.key_lines[key], None, f"unknown file field `{key}`{tip}; expected one of: {', '.join(DECK_FIELDS)}")
+                self.problem(doc.key_lines[key], None, f"unknown file field `{printable(key)}`{tip}; expected one of: {', '.join(DECK_FIELDS)}")
         deck = self._deck(doc)
         file_tags: tuple[str, ...] = ()
         if (tags_node := doc.value.get("tags")) is not None and tags_node.value is not None:
@@ -189,7 +186,7 @@ class _FileLoader:
         for key, child in node.value.items():
             line = node.key_lines[key]
             if key not in BY_NAME:
-                self.problem(line, None, f"`defaults`: unknown card field `{key}`{hint(key, NAMES)}")
+                self.problem(line, None, f"`defaults`: unknown card field `{printable(key)}`{hint(key, NAMES)}")
             elif not BY_NAME[key].defaultable:
                 self.problem(line, None, f"`defaults`: `{key}` cannot have a default; set it on each card")
             elif child.value is not None:
@@ -209,7 +206,7 @@ class _FileLoader:
             return []
         for key in node.value:
             if key not in BY_NAME:
-                self.problem(node.key_lines[key], label, f"unknown field `{key}`{hint(key, NAMES)}")
+                self.problem(node.key_lines[key], label, f"unknown field `{printable(key)}`{hint(key, NAMES)}")
         if soft:  # the values of this card are not what the file says: checking them would mislead
             return []
         if id_node is None or id_node.value is None:

@@ -157,6 +157,12 @@ def _scalar(ev: yaml.ScalarEvent, line: int, soft: list[Soft]) -> Any:
     return out
 
 
+def printable(text: str, limit: int = 80) -> str:
+    """``text`` safe to print in a message: escapes for what is not printable, cut at ``limit``."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 def _twice(first: int, second: int) -> str:
     return f"twice on line {first}" if first == second else f"at lines {first} and {second}"
 
@@ -214,7 +220,7 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
             if key == _BAD_KEY:
                 return
             if key in mapping.value:
-                soft.append(Soft(top.key_line, f"duplicate key `{key}`: expected each key once in a mapping, found it {_twice(mapping.key_lines[key], top.key_line)}"))
+                soft.append(Soft(top.key_line, f"duplicate key `{printable(key)}`: expected each key once in a mapping, found it {_twice(mapping.key_lines[key], top.key_line)}"))
                 return
             mapping.value[key] = node
             mapping.key_lines[key] = top.key_line

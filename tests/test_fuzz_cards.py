@@ -145,6 +145,7 @@ def assert_sound(path: Path, shown: str) -> list[str]:
     problems = [str(p) for p in result.problems]
     for p in problems:
         assert located.match(p), f"{shown}: not located: {p!r}"
+        assert p.isprintable(), f"{shown}: a control character would reach the terminal: {p!r}"
     for c in result.cards:
         assert ID_RE.fullmatch(c.id) and 0 <= c.seed <= MAX_SEED and 0 < c.timeout <= MAX_TIMEOUT, (shown, c)
         assert math.isfinite(c.timeout) and (c.answer, c.raises, c.output).count(None) + (not c.output) >= 2

@@ -373,3 +373,10 @@ def test_a_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
     p = tmp_path / "huge.yaml"
     p.write_bytes(b"deck: D\ncards: []\n" + b"#" * (16 * 2**20))
     assert problems_of(p) == [f"{p}:1: expected a card file of at most 16 MiB (16777216 bytes), found 16777234 bytes"]
+
+
+def test_messages_escape_what_a_terminal_would_obey(write_cards) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards('deck: D\ncards:\n  - id: "\\e[2Ja"\n    question: q\n    answer: "1"\n    "\\e]52;c;x\\a": 1\n')
+    assert problems_of(p) == [
+        f"{p}:6 [\\x1b[2Ja]: unknown field `\\x1b]52;c;x\\x07`",
+        f"{p}:3 [\\x1b[2Ja]: `id`: expected lowercase letters, digits, `-`, `_` or `.` (starting with a letter or digit), found '\\x1b[2Ja'"]
