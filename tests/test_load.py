@@ -236,28 +236,27 @@ def test_an_alias_within_the_budget_shares_a_value(write_cards) -> None:  # type
     assert [c.setup for c in load([p]).cards] == ["x = torch.zeros(2)", "x = torch.zeros(2)"]
 
 
-def test_yaml_syntax_errors_give_the_column_and_the_fix(write_cards) -> None:  # type: ignore[no-untyped-def]
-    p = write_cards("deck: D\ncards:\n  - id: a\n    question: What is a: b?\n    answer: '1'\n")
-    assert problems_of(p) == [
-        f"{p}:4: invalid YAML at column 24: mapping values are not allowed in this context; quote the value "
-        "(\"...\") or use a block scalar (`|`): a `: ` inside a plain value starts a mapping"]
-    p = write_cards("deck: D\ncards:\n  - id: a\n    question: `x` is?\n    answer: '1'\n")
-    assert problems_of(p) == [
-        f"{p}:4: invalid YAML at column 15: found character that cannot start any token; quote the value "
-        "(\"...\"): a plain value cannot start with `"]
-    p = write_cards("deck: D\ncards:\n  - id: a\n\tquestion: x\n")
-    assert problems_of(p) == [
-        f"{p}:4: invalid YAML at column 1: found a tab character that violates indentation "
-        "(while scanning a plain scalar started at line 3); indent with spaces, not tabs"]
-    p = write_cards("deck: D\ncards:\n  - id: a\n    question: q\n    answer: x\n    choices: [x[:, 0].shape]\n")
-    assert problems_of(p) == [
-        f"{p}:6: invalid YAML at column 16: did not find expected ',' or ']'; a flow list `[...]` cannot hold "
-        "expressions with brackets, commas or colons: write it as a block list, one `- item` per line, as the "
-        "README's card format shows"]
-    p = write_cards("deck: D\ncards:\n  - id: a\n    question: q\n    answer: x\n    choices: [a: b]\n")
-    assert problems_of(p) == [
-        f"{p}:6 [a]: `choices`: expected every option to be an expression (a string), found a mapping (a `[...]` "
-        "inside a flow list is not YAML: write a block list, one `- item` per line)"]
+@pytest.mark.parametrize(("text", "expected"), [
+    ("deck: D\ncards:\n  - id: a\n    question: What is a: b?\n    answer: '1'\n",
+     "{p}:4: invalid YAML at column 24: mapping values are not allowed in this context; quote the value "
+     "(\"...\") or use a block scalar (`|`): a `: ` inside a plain value starts a mapping"),
+    ("deck: D\ncards:\n  - id: a\n    question: `x` is?\n    answer: '1'\n",
+     "{p}:4: invalid YAML at column 15: found character that cannot start any token; quote the value "
+     "(\"...\"): a plain value cannot start with `"),
+    ("deck: D\ncards:\n  - id: a\n\tquestion: x\n",
+     "{p}:4: invalid YAML at column 1: found a tab character that violates indentation "
+     "(while scanning a plain scalar started at line 3); indent with spaces, not tabs"),
+    ("deck: D\ncards:\n  - id: a\n    question: q\n    answer: x\n    choices: [x[:, 0].shape]\n",
+     "{p}:6: invalid YAML at column 16: did not find expected ',' or ']'; a flow list `[...]` cannot hold "
+     "expressions with brackets, commas or colons: write it as a block list, one `- item` per line, as the "
+     "README's card format shows"),
+    ("deck: D\ncards:\n  - id: a\n    question: q\n    answer: x\n    choices: [a: b]\n",
+     "{p}:6 [a]: `choices`: expected every option to be an expression (a string), found a mapping (a `[...]` "
+     "inside a flow list is not YAML: write a block list, one `- item` per line)"),
+], ids=["colon-in-value", "backtick", "tab", "brackets-in-flow-list", "colon-in-flow-list"])
+def test_yaml_syntax_errors_give_the_column_and_the_fix(write_cards, text: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards(text)
+    assert problems_of(p) == [expected.format(p=p)]
 
 
 def card_with(field: str) -> str:
