@@ -9,6 +9,7 @@ field is checked through the table in ``generator.fields``.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from generator.yamltree import Node, Soft, YamlError, check_size, compose, decod
 DECK_FIELDS = ("deck", "tags", "defaults", "cards")
 DECK_RE = re.compile(r"[^:\x00-\x1f\x7f]+(::[^:\x00-\x1f\x7f]+)*")
 #: Which field a kind needs on the card, and how the message names it.
+#: The most text (in characters) the cards of one `params` entry may hold together, before substitution.
+MAX_EXPANDED_TEXT = 32 * 2**20
 _KIND_NEEDS = {"error": "raises", "output": "output", "choice": "choices", "cloze": "cloze"}
 
 
@@ -98,6 +101,14 @@ def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
 def _label(raw: Any) -> str | None:
     """A card's id as shown in messages: printable and short, whatever the file holds."""
     return printable(raw) if isinstance(raw, str) else None
+
+
+def _text_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_text_size(v) for v in value)
+    return 1
 
 
 def _substitute(value: Any, combo: dict[str, Any], pattern: re.Pattern[str]) -> Any:
@@ -228,6 +239,12 @@ class _FileLoader:
                 params = BY_NAME["params"].check(value)
             except Bad as e:
                 self.problem(line, label, f"`params`: {e}")
+                return []
+            count = math.prod(len(v) for v in params.values())
+            size = sum(_text_size(v) for k, (v, _, _) in given.items() if k != "params")
+            if count * size > MAX_EXPANDED_TEXT:
+                self.problem(line, label, f"`params`: expected the cards of one entry to hold at most {MAX_EXPANDED_TEXT // 2**20} MiB "
+                             f"of text, found {count} cards of {size} characters each")
                 return []
             combos = (dict(zip(params, values, strict=True)) for values in itertools.product(*params.values()))
             pattern = re.compile(r"\{(" + "|".join(map(re.escape, params)) + r")\}")

@@ -379,3 +379,13 @@ def test_messages_escape_what_a_terminal_would_obey(write_cards) -> None:  # typ
     assert problems_of(p) == [
         f"{p}:6 [\\x1b[2Ja]: unknown field `\\x1b]52;c;x\\x07`",
         f"{p}:3 [\\x1b[2Ja]: `id`: expected lowercase letters, digits, `-`, `_` or `.` (starting with a letter or digit), found '\\x1b[2Ja'"]
+
+
+def test_params_cannot_multiply_a_big_text(write_cards) -> None:  # type: ignore[no-untyped-def]
+    code = "x = 1; y = '" + "y" * 99_987 + "'"
+    p = write_cards(f"deck: D\ncards:\n  - id: a-{{n}}\n    params: {{n: [{', '.join(map(str, range(400)))}]}}\n"
+                    f"    question: q\n    code: {code}\n    answer: x\n")
+    start = time.perf_counter()
+    assert problems_of(p) == [f"{p}:4 [a-{{n}}]: `params`: expected the cards of one entry to hold at most 32 MiB of text, "
+                              "found 400 cards of 100007 characters each"]
+    assert time.perf_counter() - start < 5
