@@ -3,13 +3,14 @@
 The tree is built from the parser's event stream, without recursion, so that every hostile input
 is a located message, in bounded time and memory:
 
-- text that is not UTF-8 (line and column of the first bad byte), a UTF-16/32 byte order mark, or
-  a file over ``MAX_FILE_BYTES``, is a ``YamlError``, as is every syntax error (with its column and,
-  for the common mistakes, the fix);
+- text that is not UTF-8 (line and column of the first bad byte), a UTF-16/32 byte order mark, a
+  file over ``MAX_FILE_BYTES``, nesting deeper than ``MAX_DEPTH``, more than ``MAX_VALUES`` values
+  or a second document is a ``YamlError``, as is every syntax error (with its column and, for the
+  common mistakes, the fix);
 - duplicate keys, complex keys (``? [a, b]``), merge keys (``<<``), unknown or bad tags
   (``!!int x``, ``!!python/...``), undefined or recursive aliases, aliases that expand past
-  ``ALIAS_BUDGET``, nesting deeper than ``MAX_DEPTH`` and unpaired surrogates are *soft* problems:
-  collected with their line, so that the loader can fail only the card they are in.
+  ``ALIAS_BUDGET`` and unpaired surrogates are *soft* problems: collected with their line, so that
+  the loader can fail only the card they are in.
 
 Scalars are plain Python ``str``, ``int``, ``float``, ``bool`` or ``None``; keys are the key's text.
 """
@@ -34,6 +35,8 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 ALIAS_BUDGET = 10_000
 #: The deepest nesting of lists and mappings accepted (a card needs about 5).
 MAX_DEPTH = 50
+#: The most values (scalars, lists, mappings) in one file; a card has about 15.
+MAX_VALUES = 200_000
 
 _YAML = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null")}
@@ -51,7 +54,7 @@ class YamlError(Exception):
         self.message = message
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """A YAML value with its first and last line (1-based) and, for a mapping, each key's line."""
 
@@ -196,6 +199,7 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
     root: Node | None = None
     documents = 0
     alias_cost = 0
+    values = 0
 
     def add(node: Node, line: int, last: int) -> None:
         """Put ``node`` (starting on ``line``, its text ending on ``last``) into the open collection."""
@@ -228,6 +232,10 @@ def compose(text: str) -> tuple[Node | None, list[Soft]]:
     try:
         for ev in yaml.parse(text, Loader=_Loader):
             line = _line(ev.start_mark)
+            if isinstance(ev, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    raise YamlError(line, f"expected at most {MAX_VALUES} values in one file, found more; split the file")
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:

@@ -389,3 +389,9 @@ def test_params_cannot_multiply_a_big_text(write_cards) -> None:  # type: ignore
     assert problems_of(p) == [f"{p}:4 [a-{{n}}]: `params`: expected the cards of one entry to hold at most 32 MiB of text, "
                               "found 400 cards of 100007 characters each"]
     assert time.perf_counter() - start < 5
+
+
+def test_a_file_of_too_many_values_stops_early(tmp_path: Path) -> None:
+    p = tmp_path / "many.yaml"
+    p.write_bytes(b"deck: D\ncards: [" + b"a, " * 300_000 + b"a]\n")
+    assert problems_of(p) == [f"{p}:2: expected at most 200000 values in one file, found more; split the file"]
