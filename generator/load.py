@@ -366,4 +366,5 @@ class _FileLoader:
             at = line + (e.lineno or 1) - 1
             self.problem(at, label, f"`{key}`: expected valid Python, found a SyntaxError: {e.msg}")
         except (ValueError, RecursionError, MemoryError) as e:  # null bytes; absurd nesting
-            self.problem(line, label, f"`{key}`: expected valid Python, found code Python cannot compile ({type(e).__name__}: {str(e)[:80]})")
+            why = f"{type(e).__name__}: {printable(str(e))}" if str(e) else type(e).__name__
+            self.problem(line, label, f"`{key}`: expected valid Python, found code Python cannot compile ({why})")

@@ -395,3 +395,13 @@ def test_a_file_of_too_many_values_stops_early(tmp_path: Path) -> None:
     p = tmp_path / "many.yaml"
     p.write_bytes(b"deck: D\ncards: [" + b"a, " * 300_000 + b"a]\n")
     assert problems_of(p) == [f"{p}:2: expected at most 200000 values in one file, found more; split the file"]
+
+
+def test_absurd_values_are_located_problems(write_cards) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards(card_with("seed: " + "9" * 30))
+    assert problems_of(p) == [f"{p}:6 [abc]: expected an integer of at most 64 bits, found '{'9' * 30}'"]
+    p = write_cards(card_with("timeout: !!float ten"))
+    assert problems_of(p) == [f"{p}:6 [abc]: expected a valid float, found 'ten'"]
+    p = write_cards(card_with("choices: ['" + "-" * 100_000 + "1']"))
+    (msg,) = problems_of(p)  # which error CPython's compiler gives for this depends on its version
+    assert re.fullmatch(re.escape(f"{p}:6 [abc]: `choices[0]`: expected valid Python, found ") + r"(code Python cannot compile \((MemoryError|RecursionError).*\)|a SyntaxError: .+)", msg)
