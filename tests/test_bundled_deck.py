@@ -175,3 +175,5 @@ def test_coverage_names_only_cards_that_exist(deck: list[Card]) -> None:
     named = set(re.findall(r"`([a-z0-9][a-z0-9.-]*-[a-z0-9.-]*)`", text))
     missing = {n for n in named if n not in ids and not n.endswith((".yaml", ".txt", ".md")) and n not in _vocabulary()}
     assert missing == set()
+    files = set(re.findall(r"`(?:cards/)?([a-z0-9-]+\.yaml)`", text))
+    assert {f for f in files if not (CARDS / f).is_file()} == set()
