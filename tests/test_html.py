@@ -29,7 +29,7 @@ import pytest
 from generator.grading import grade
 from generator.model import Answer, BuiltCard, Card, Deck, Option
 from generator.render.html import (
-    BLANK,
+    BLANK_TOKEN,
     code_tokens,
     content_security_policy,
     json_for_script,
@@ -159,12 +159,12 @@ def test_json_for_script_non_finite_floats() -> None:
 
 
 def token_text(tokens: list[Any]) -> str:
-    return "".join("<BLANK>" if t == BLANK else t if isinstance(t, str) else t[1] for t in tokens)
+    return "".join("<BLANK>" if t == BLANK_TOKEN else t if isinstance(t, str) else t[1] for t in tokens)
 
 
 def test_code_tokens_highlight_and_blank() -> None:
     tokens = code_tokens("z = torch.cat([x, y], dim=1)  # cat\n", blank="dim=1")
-    assert tokens.count(BLANK) == 1
+    assert tokens.count(BLANK_TOKEN) == 1
     assert token_text(tokens) == "z = torch.cat([x, y], <BLANK>)  # cat"
     assert ["c1", "# cat"] in tokens  # a comment, with pygments' CSS class
     assert code_tokens("") == [] and code_tokens("   \n") == []
@@ -180,7 +180,7 @@ def test_page_data_only_ok_cards() -> None:
     data = page_data(hand_deck())
     assert [c["id"] for c in data["cards"]] == ["s", "nan", "inf", "c", "z", "x"]
     z = next(c for c in data["cards"] if c["id"] == "z")
-    assert z["cloze"] == "dim=1" and BLANK in z["cz"]
+    assert z["cloze"] == "dim=1" and BLANK_TOKEN in z["cz"]
 
 
 def test_render_html_is_self_contained(tmp_path: Path) -> None:

@@ -415,6 +415,15 @@
     if (shown && shown.length) {
       kids.push(codeBlock(shown, "Code", result && card.kind === "cloze" ? card.cloze : undefined));
     }
+    if (card.given) {
+      // what the blank must produce: part of the question (generator/render/question.py)
+      kids.push(
+        el("div", { className: "given" }, [
+          el("p", { className: "given-label", text: card.given.label + ":" }),
+          el("pre", { className: "given-text", text: card.given.text }),
+        ])
+      );
+    }
     kids.push(answerForm(card, result));
     var article = el("article", { "aria-labelledby": "q", "data-kind": card.kind, "data-id": card.id }, kids);
     cardEl.appendChild(article);
@@ -534,6 +543,15 @@
         );
       });
       box.appendChild(list);
+    } else if (card.err) {
+      box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
+      box.appendChild(el("pre", { className: "answer", text: card.err }));
+      box.appendChild(
+        el("details", { className: "full-error" }, [
+          el("summary", { text: "Full error message" }),
+          el("pre", { className: "stdout", text: v.expected }),
+        ])
+      );
     } else {
       box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
       box.appendChild(el("pre", { className: "answer", text: v.expected }));
