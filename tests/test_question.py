@@ -184,7 +184,7 @@ def page_questions(browser: Any, deck: Deck, out: Path) -> dict[str, str]:  # no
             shown[cid] = p.page.evaluate("""() => {
                 const a = document.querySelector('#card article').cloneNode(true);
                 a.querySelectorAll('.blank').forEach(b => b.replaceWith('____'));
-                a.querySelectorAll('.sr, form').forEach(e => e.remove());
+                a.querySelectorAll('.vh, form').forEach(e => e.remove());
                 return a.textContent; }""")
             for opt in p.page.query_selector_all("#card .choice label"):
                 shown[cid] += " " + opt.inner_text()
