@@ -15,13 +15,20 @@ import sqlite3
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
-from anki_helpers import EDITED_ANSWER, EDITED_QUESTION, sample_deck, visible_text, write_yaml
+from anki.collection import Collection
+from anki_helpers import (  # noqa: F401  (anki_collection: the `col` fixture)
+    EDITED_ANSWER,
+    EDITED_QUESTION,
+    anki_collection,
+    import_apkg,
+    sample_deck,
+    visible_text,
+    write_yaml,
+)
 from conftest import ROOT, run_tnquiz
 
 from generator.model import Deck
@@ -29,22 +36,6 @@ from generator.render import anki as ra
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-@pytest.fixture
-def col(tmp_path: Path) -> Iterator[Collection]:
-    (tmp_path / "collection").mkdir()
-    c = Collection(str(tmp_path / "collection" / "collection.anki2"))
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-def import_apkg(col: Collection, path: Path) -> Any:
-    """Import like Anki's File > Import with its defaults; returns the import log."""
-    request = ImportAnkiPackageRequest(package_path=str(path), options=ImportAnkiPackageOptions())
-    return col.import_anki_package(request).log
 
 
 def notes_by_id(col: Collection) -> dict[str, Any]:

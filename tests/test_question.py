@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
-from anki_helpers import sample_deck, visible_text
+from anki.collection import Collection
+from anki_helpers import anki_collection, import_apkg, sample_deck, visible_text  # noqa: F401  (the `col` fixture)
 from rich.console import Console
 from test_html import Page, browser  # noqa: F401  (the browser fixture)
 
@@ -150,20 +149,8 @@ def assert_shows(output: str, card_id: str, shown: str, pieces: list[str]) -> No
         pos = at + len(piece)
 
 
-@pytest.fixture
-def col(tmp_path: Path) -> Iterator[Collection]:
-    (tmp_path / "collection").mkdir()
-    c = Collection(str(tmp_path / "collection" / "collection.anki2"))
-    try:
-        yield c
-    finally:
-        c.close()
-
-
 def anki_questions(col: Collection, deck: Deck, out: Path) -> dict[str, str]:
-    apkg = write_apkg(deck, out)[0]
-    req = ImportAnkiPackageRequest(package_path=str(apkg), options=ImportAnkiPackageOptions())
-    col.import_anki_package(req)
+    import_apkg(col, write_apkg(deck, out)[0])
     shown = {}
     for cid in col.find_cards(""):
         card = col.get_card(cid)
