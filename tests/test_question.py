@@ -18,7 +18,7 @@ import pytest
 from anki.collection import Collection
 from anki_helpers import anki_collection, import_apkg, sample_deck, visible_text  # noqa: F401  (the `col` fixture)
 from rich.console import Console
-from test_html import Page, browser  # noqa: F401  (the browser fixture)
+from test_html import CONTRAST_JS, Page, browser  # noqa: F401  (the browser fixture)
 
 from generator.grading import grade
 from generator.model import Answer, BuiltCard, Card, Deck
@@ -216,3 +216,26 @@ def test_every_output_shows_the_same_question_side(tmp_path: Path, col: Collecti
     # the full error message is not on any question side (it is folded on the answer side)
     for text in (anki["load-cloze"], page["load-cloze"], terminal_question(ok[-1])):
         assert "Unsupported global" not in text
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("night", [False, True])
+def test_anki_cards_meet_wcag_aa_contrast(tmp_path: Path, col: Collection, browser: Any,  # noqa: F811
+                                          night: bool) -> None:
+    """Every text of every card's question and answer, as Anki renders them with the note types'
+    stylesheet, in day and night mode (Anki puts ``card nightMode`` on the body)."""
+    import_apkg(col, write_apkg(question_deck(), tmp_path / "anki")[0])
+    ctx = browser.new_context(viewport={"width": 800, "height": 900})
+    page = ctx.new_page()
+    problems = []
+    try:
+        for cid in col.find_cards(""):
+            card = col.get_card(cid)
+            for side, fragment in (("question", card.question()), ("answer", card.answer())):
+                page.set_content(f'<!DOCTYPE html><html><body class="card{" nightMode" if night else ""}">'
+                                 f"{fragment}</body></html>")
+                page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                problems += [(card.note()["Id"], side, x) for x in page.evaluate(CONTRAST_JS, 4.5)]
+    finally:
+        ctx.close()
+    assert problems == [], problems

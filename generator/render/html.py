@@ -27,17 +27,13 @@ from markupsafe import Markup
 
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
-from generator.render.highlight import lex_python
+from generator.render.highlight import DARK_STYLE, LIGHT_STYLE, highlight_css, lex_python
 from generator.render.question import cloze_span, given_result, shown_code, summarize_error
 
 PAGE_TEMPLATE = "quiz.html.j2"
-LIGHT_STYLE = "default"  # pygments styles: light, and dark (prefers-color-scheme: dark)
-DARK_STYLE = "github-dark"
 #: The page's card background in each mode (``--card`` in quiz.css): code sits on it, one palette.
 LIGHT_CODE_BG = "#ffffff"
 DARK_CODE_BG = "#1b1e25"
-#: Every token colour is at least this far from its background (WCAG AA is 4.5:1 for text).
-MIN_CONTRAST = 4.6
 ASSETS = ("quiz.css", "grade.js", "quiz.js")
 
 #: Version of the JSON the page embeds (``DATA.v`` in quiz.js); bump on an incompatible change.
@@ -76,7 +72,7 @@ def render_html(deck: Deck, *, templates: Path | None = None) -> str:
     def asset(name: str) -> str:
         return loader.get_source(env, name)[0]
 
-    css = _inline_safe(token_css() + "\n" + asset("quiz.css"), "style")
+    css = _inline_safe(highlight_css(LIGHT_CODE_BG, DARK_CODE_BG) + "\n" + asset("quiz.css"), "style")
     grade_js = _inline_safe(asset("grade.js"), "script")
     app_js = _inline_safe(asset("quiz.js"), "script")
     data = page_data(deck)
@@ -205,79 +201,6 @@ def _plain_classes() -> frozenset[str]:
     styles = [get_style_by_name(name) for name in (LIGHT_STYLE, DARK_STYLE)]
     return frozenset(cls for ttype, cls in STANDARD_TYPES.items()
                      if all(st.style_for_token(ttype) == st.style_for_token(Token) for st in styles))
-
-
-def _luminance(rgb: tuple[float, float, float]) -> float:
-    def channel(c: float) -> float:
-        c /= 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(fg: str, bg: str) -> float:
-    """The WCAG contrast ratio of two ``#rrggbb`` colours."""
-    a, b = (_luminance(_rgb(c)) for c in (fg, bg))
-    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
-
-
-def _rgb(color: str) -> tuple[float, float, float]:
-    c = color.lstrip("#")
-    if len(c) == 3:
-        c = "".join(ch * 2 for ch in c)
-    return (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16))
-
-
-def readable(color: str, bg: str, minimum: float = MIN_CONTRAST) -> str:
-    """``color``, moved toward black (on a light ``bg``) or white (on a dark one) until it reaches
-    ``minimum`` contrast against ``bg``; its hue is kept."""
-    target = (0.0, 0.0, 0.0) if _luminance(_rgb(bg)) > 0.18 else (255.0, 255.0, 255.0)
-    rgb = _rgb(color)
-    for step in range(101):
-        t = step / 100
-        mixed = tuple(round(c + (e - c) * t) for c, e in zip(rgb, target, strict=True))
-        out = "#{:02x}{:02x}{:02x}".format(*mixed)
-        if contrast(out, bg) >= minimum:
-            return out
-    return "#000000" if target[0] == 0 else "#ffffff"
-
-
-def _token_rules(style_name: str, bg: str) -> list[str]:
-    from pygments.styles import get_style_by_name
-    from pygments.token import STANDARD_TYPES, Token
-
-    style = get_style_by_name(style_name)
-    base = style.style_for_token(Token)
-    rules = []
-    for ttype, cls in sorted(STANDARD_TYPES.items(), key=lambda kv: kv[1]):
-        if not cls:
-            continue
-        st = style.style_for_token(ttype)
-        if st == base:
-            continue
-        # every property spelled out: the dark rules fully replace the light ones
-        color = st["color"] or base["color"]
-        decl = [f"color: {readable('#' + color, bg) if color else 'inherit'}",
-                f"font-weight: {'bold' if st['bold'] else 'normal'}",
-                f"font-style: {'italic' if st['italic'] else 'normal'}"]
-        rules.append(f".tnq-code .{cls} {{ {'; '.join(decl)} }}")
-    return rules
-
-
-@lru_cache(maxsize=1)
-def token_css() -> str:
-    """The code colours: pygments' light and dark styles on the page's own card background (no
-    separate code palette), each colour made to meet :data:`MIN_CONTRAST` against it."""
-    light = _token_rules(LIGHT_STYLE, LIGHT_CODE_BG)
-    dark = _token_rules(DARK_STYLE, DARK_CODE_BG)
-    styled = {r.split(" {", 1)[0] for r in light + dark}
-    # a class only one style colours is reset in the other, so no light colour leaks into dark
-    light += [f"{sel} {{ color: inherit; font-weight: normal; font-style: normal }}"
-              for sel in sorted(styled - {r.split(" {", 1)[0] for r in light})]
-    dark += [f"{sel} {{ color: inherit; font-weight: normal; font-style: normal }}"
-             for sel in sorted(styled - {r.split(" {", 1)[0] for r in dark})]
-    return "\n".join([*light, "@media (prefers-color-scheme: dark) {", *dark, "}"])
 
 
 def json_for_script(data: Any) -> str:

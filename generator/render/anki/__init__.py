@@ -52,6 +52,11 @@ __all__ = [
 #: File name of the whole deck inside the output directory.
 APKG_NAME = "tnquiz.apkg"
 
+#: The card background in ``templates/anki/style.css`` (``--tnq-bg``), light and night: code sits
+#: on it and its colours are chosen against it.
+LIGHT_BG = "#ffffff"
+NIGHT_BG = "#1e1f22"
+
 
 def build_notes(
     deck: Deck, *, templates: Path | None = None, previous: Previous | None = None, now: int | None = None
@@ -61,7 +66,7 @@ def build_notes(
     prev = previous or Previous({}, {})
     now = _now() if now is None else now
     css = render(env, "style.css", code_css=Markup(
-        highlight_css(dark_selectors=(".nightMode", ".night_mode"), media=False)))
+        highlight_css(LIGHT_BG, NIGHT_BG, dark_selectors=(".nightMode", ".night_mode"), media=False)))
 
     models: dict[int, dict[str, Any]] = {}
     for spec in NOTE_TYPES.values():
