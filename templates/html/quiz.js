@@ -543,7 +543,8 @@
     if (card.kind === "cloze") {
       box.appendChild(el("p", {}, ["The blank is ", el("code", { className: "answer", text: v.expected }), "."]));
       box.appendChild(el("p", { className: "label", text: "which gives " + describe(card) + ":" }));
-      box.appendChild(el("pre", { className: "answer", text: card.answer.text }));
+      box.appendChild(el("pre", { className: "answer", text: card.err || card.answer.text }));
+      if (card.err) box.appendChild(fullError(card.answer.text));
     } else if (card.kind === "choice" && card.options) {
       box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
       box.appendChild(el("pre", { className: "answer", text: v.expected }));
@@ -562,12 +563,7 @@
     } else if (card.err) {
       box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
       box.appendChild(el("pre", { className: "answer", text: card.err }));
-      box.appendChild(
-        el("details", { className: "full-error" }, [
-          el("summary", { text: "Full error message" }),
-          el("pre", { className: "stdout", text: v.expected }),
-        ])
-      );
+      box.appendChild(fullError(v.expected));
     } else {
       box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
       box.appendChild(el("pre", { className: "answer", text: v.expected }));
@@ -589,6 +585,14 @@
       ])
     );
     feedbackEl.appendChild(box);
+  }
+
+  /* A long error's whole message, folded under its summary (generator/render/question.py). */
+  function fullError(text) {
+    return el("details", { className: "full-error" }, [
+      el("summary", { text: "Full error message" }),
+      el("pre", { className: "stdout", text: text }),
+    ]);
   }
 
   function describe(card) {
