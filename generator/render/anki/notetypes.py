@@ -48,7 +48,7 @@ class NoteTypeSpec:
 
 NOTE_TYPES: dict[str, NoteTypeSpec] = {
     FRONT_BACK: NoteTypeSpec(FRONT_BACK, 1839201101, "tnquiz: front/back", "Card", "basic_front.html", "basic_back.html"),
-    TYPE_IN: NoteTypeSpec(TYPE_IN, 1839201102, "tnquiz: shape or dtype", "Type-in", "typein_front.html", "typein_back.html"),
+    TYPE_IN: NoteTypeSpec(TYPE_IN, 1839201102, "tnquiz: shape or dtype", "Card", "typein_front.html", "typein_back.html"),
     CHOICE: NoteTypeSpec(CHOICE, 1839201103, "tnquiz: multiple choice", "Choice", "choice_front.html", "choice_back.html"),
     CLOZE: NoteTypeSpec(CLOZE, 1839201104, "tnquiz: cloze", "Cloze", "cloze_front.html", "cloze_back.html", cloze=True),
 }
