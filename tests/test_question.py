@@ -55,6 +55,10 @@ LINSPACE_ERROR = (
     "requires_grad = False)\n * (Tensor start, Tensor end, int steps, *, Tensor out = None, ...)\n"
 )
 
+STATE_DICT_ERROR = ('RuntimeError: Error(s) in loading state_dict for Linear:\n\tMissing key(s) in '
+                    'state_dict: "weight", "bias". \n\tUnexpected key(s) in state_dict: "fc.weight", '
+                    '"fc.bias". ')
+
 
 def error(text: str) -> Answer:
     return Answer(type="error", text=text, exception=text.split(":", 1)[0])
@@ -83,9 +87,13 @@ def test_long_errors_are_summarised_to_the_type_and_the_line_that_matters() -> N
     s = summarize_error(error(LONG_LOAD_ERROR))
     assert s.head == "UnpicklingError: Weights only load failed." and s.folded
     assert s.full == LONG_LOAD_ERROR.strip()
-    s = summarize_error(error(LINSPACE_ERROR))
-    assert s.head == ("TypeError: linspace() received an invalid combination of arguments - got "
-                      "(int, int), but expected one of:") and s.folded
+    s = summarize_error(error(LINSPACE_ERROR))  # the first line introduces the next: both
+    assert s.head.startswith("TypeError: linspace() received an invalid combination of arguments - got "
+                             "(int, int), but expected one of: (Number start, Number end, int steps,")
+    assert s.head.endswith(" …") and s.folded
+    s = summarize_error(error(STATE_DICT_ERROR))
+    assert s.head == ('RuntimeError: Error(s) in loading state_dict for Linear: Missing key(s) in '
+                      'state_dict: "weight", "bias".') and s.folded
     short = "RuntimeError: view size is not compatible with input tensor's size and stride"
     assert summarize_error(error(short)).head == short and not summarize_error(error(short)).folded
     # one long line without a sentence end: cut at a word, marked as cut

@@ -27,8 +27,8 @@ from generator.model import Answer, BuiltCard
 #: How the terminal writes a cloze blank (the page and Anki draw their own slot at the same place).
 BLANK = "____"
 
-#: An error message longer than this (or spanning lines) is summarised, the rest folded away.
-ERROR_SUMMARY_CHARS = 160
+#: A message line longer than this is cut at its first sentence end; the full text is folded away.
+ERROR_SUMMARY_CHARS = 120
 
 #: The label above a cloze card's given result, by the kind of live answer.
 RESULT_LABELS = {"error": "Raises", "output": "Prints"}
@@ -83,7 +83,8 @@ class ErrorSummary:
 
 
 def summarize_error(answer: Answer) -> ErrorSummary:
-    """The exception type and the first line of its message, cut at a sentence end when long.
+    """The exception type and the line that matters: the message's first line, cut at a sentence end
+    when long, and the line after it when the first one only introduces it (ends with ``:``).
 
     ``torch.load``'s 1,000-character ``UnpicklingError`` becomes
     ``UnpicklingError: Weights only load failed.``; a short one-line error is left as it is.
@@ -92,23 +93,25 @@ def summarize_error(answer: Answer) -> ErrorSummary:
     lines = [ln.strip() for ln in full.splitlines() if ln.strip()]
     if not lines:
         return ErrorSummary(full, full)
-    first = lines[0]
-    if len(first) > ERROR_SUMMARY_CHARS:
-        prefix = f"{answer.exception}: " if answer.exception and first.startswith(f"{answer.exception}:") else ""
-        body = first[len(prefix) :]
-        cut = -1
-        for mark in (". ", "? ", "! ", "; "):
-            at = body.find(mark)
-            if 0 < at < ERROR_SUMMARY_CHARS:
-                cut = at + 1 if cut < 0 else min(cut, at + 1)
-        if cut > 0:
-            first = prefix + body[:cut].rstrip(";").rstrip()
-        else:
-            room = body[:ERROR_SUMMARY_CHARS]
-            first = prefix + (room.rsplit(" ", 1)[0] if " " in room else room) + " …"
-    if len(lines) == 1 and first == lines[0]:
+    prefix = f"{answer.exception}: " if answer.exception and lines[0].startswith(f"{answer.exception}:") else ""
+    head = prefix + _first_sentence(lines[0][len(prefix) :])
+    if lines[0].endswith(":") and len(lines) > 1:
+        # "Error(s) in loading state_dict for Linear:" says little; the next line is the point
+        head += " " + _first_sentence(lines[1].lstrip("*-• ").strip())
+    if head == full:
         return ErrorSummary(full, full)
-    return ErrorSummary(first, full)
+    return ErrorSummary(head, full)
+
+
+def _first_sentence(line: str) -> str:
+    """``line`` when short, else up to its first sentence end (or a word boundary, marked ``…``)."""
+    if len(line) <= ERROR_SUMMARY_CHARS:
+        return line
+    ends = [at + 1 for mark in (". ", "? ", "! ", "; ") if 0 < (at := line.find(mark)) < ERROR_SUMMARY_CHARS]
+    if ends:
+        return line[: min(ends)].rstrip(";").rstrip()
+    room = line[:ERROR_SUMMARY_CHARS]
+    return (room.rsplit(" ", 1)[0] if " " in room else room) + " …"
 
 
 def answer_headline(answer: Answer) -> str:
