@@ -1,6 +1,7 @@
 """A shared cards.json cannot drive the learner's terminal: every control character in card text,
 code, answers, printed output and typed answers reaches the real pty as a visible escape, never raw.
-Long error answers show the type and the key line; `m` shows the whole message."""
+Long error answers show the type and the key line (generator.render.question.summarize_error);
+`m` shows the whole message."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 import pytest
 
 from generator.quiz.terminal import might_need_escaping, visible, visible_data
-from generator.quiz.ui import error_summary
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -51,17 +51,6 @@ def test_the_json_prefilter_never_misses() -> None:
             for text in (json.dumps({"k": ch}), json.dumps({"k": ch}, ensure_ascii=False), upper):
                 assert might_need_escaping(text), hex(code)
     assert not might_need_escaping(CARDS.read_text())  # a normal deck: no walk over every string
-
-
-def test_error_summary() -> None:
-    assert error_summary("RuntimeError", "short") == ("RuntimeError: short", False)
-    assert error_summary("RuntimeError", "") == ("RuntimeError", False)
-    assert error_summary("ValueError", "first line\nsecond line") == ("ValueError: first line", True)
-    assert error_summary("RuntimeError", "Error(s) in loading state_dict for Linear:\n\tsize mismatch "
-                         "for weight\n\tmore") == (
-        "RuntimeError: Error(s) in loading state_dict for Linear: size mismatch for weight", True)
-    short, more = error_summary("RuntimeError", "x" * 500, limit=50)
-    assert short == "RuntimeError: " + "x" * 49 + "…" and more
 
 
 def _hostile_deck(tmp_path: Path) -> Path:

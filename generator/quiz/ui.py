@@ -22,16 +22,13 @@ from rich.text import Text
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
 from generator.quiz.session import Counts, Item, Reveal, Session, Summary, is_self_graded
 from generator.quiz.store import StoreError
+from generator.render.question import option_label, question_side, summarize_error
 
 CODE_STYLE = "bold cyan"
-BLANK = "____"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
         "s: skip  u: undo your last rating (that card is asked again)  q: quit  ?: this help")
 RATING_HELP = ("1-4: rate (Enter accepts the proposed one)  s: skip  "
                "u: take back this answer (nothing saved; asked again)  m: the full error message  q: quit")
-#: An error answer longer than this (or on several lines) is shown as its type and key line; ``m`` at
-#: the rating prompt shows the whole message.
-ERROR_CHARS = 200
 
 PROMPTS = {
     "shape": "Shape? (e.g. 2x3)",
@@ -63,14 +60,6 @@ def code_block(code: str) -> Syntax:
                   word_wrap=True)
 
 
-def shown_code(item: Item) -> str:
-    """The snippet as shown before the answer: a cloze card's blank is ``____``."""
-    c = item.card.card
-    if c.kind == "cloze" and c.cloze:
-        return c.code.replace(c.cloze, BLANK, 1)
-    return c.code
-
-
 def status_line(counts: Counts) -> Text:
     """``Due 0 now, 1 in 10m · New 2 · Done 1``: a card rated Good on first sight comes back in 10
     minutes (learn-ahead), so it is counted as due later, not now."""
@@ -95,19 +84,21 @@ def render_question(console: Console, item: Item, counts: Counts) -> None:
     if item.answer_changed:
         console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
     console.print()
-    console.print(inline(c.question, style="bold"))
-    if c.setup.strip():  # what the question is about: shown as context, dimmed
+    side = question_side(item.card)  # the same question side as Anki and the HTML page
+    console.print(inline(side.question, style="bold"))
+    if side.setup:  # what the question is about: shown as context, dimmed
         console.print()
         console.print(Text("  Given:", style="dim"))
-        console.print(Padding(code_block(c.setup), (0, 0, 0, 2)), style="dim")
-    code = shown_code(item)
-    if code.strip():
+        console.print(Padding(code_block(side.setup), (0, 0, 0, 2)), style="dim")
+    if side.code:
         console.print()
-        console.print(Padding(code_block(code), (0, 0, 0, 2)))
-    if c.kind == "choice":
+        console.print(Padding(code_block(side.code), (0, 0, 0, 2)))
+    if side.given is not None:
+        console.print(Text.assemble((f"  {side.given.label}: ", "bold"), (side.given.text, CODE_STYLE)))
+    if side.options:
         console.print()
-        for n, opt in enumerate(item.card.options, 1):
-            console.print(Text.assemble(f"  {n}. ", (opt.text, CODE_STYLE)))
+        for label, text in side.options:
+            console.print(Text.assemble(f"  {label}. ", (text, CODE_STYLE)))
     console.print()
 
 
@@ -115,25 +106,6 @@ def answer_prompt(item: Item) -> Text:
     if is_self_graded(item.card):
         return Text("Think of the answer, then press Enter (or type it): ", style="bold")
     return Text(PROMPTS.get(item.card.card.kind, "Answer?") + " ", style="bold")
-
-
-def error_summary(exception: str, message: str, limit: int = ERROR_CHARS) -> tuple[str, bool]:
-    """``Type: key line`` for a long exception message, and whether anything was left out.
-
-    The key line is the first non-empty line of the message (with the next one when it ends with
-    ``:``, as in "Error(s) in loading state_dict for Linear:"), cut to ``limit`` characters.
-    """
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    if not lines:
-        return exception, False
-    key = lines[0]
-    used = 1
-    if key.endswith(":") and len(lines) > 1:
-        key, used = f"{key} {lines[1]}", 2
-    cut = len(key) > limit
-    if cut:
-        key = key[: limit - 1].rstrip() + "…"
-    return f"{exception}: {key}", cut or used < len(lines)
 
 
 def render_reveal(console: Console, reveal: Reveal) -> None:
@@ -148,19 +120,19 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
             typed = reveal.typed or "(nothing)"
             console.print(Text.assemble(("✗ Wrong", "bold red"), "  you answered ", (typed, CODE_STYLE)))
     if c.kind == "choice":
-        for n, opt in enumerate(card.options, 1):
+        for n, opt in enumerate(card.options):
             mark = "✓" if opt.correct else " "
             style = "bold green" if opt.correct else "dim"
-            console.print(Text.assemble(f"  {mark} {n}. ", (opt.text, style)))
+            console.print(Text.assemble(f"  {mark} {option_label(n)}. ", (opt.text, style)))
     elif c.kind == "cloze" and c.cloze is not None:
         console.print(Text.assemble(("Answer: ", "bold"), (c.cloze, "bold green")))
         console.print(Padding(code_block(c.code), (0, 0, 0, 2)))
         if card.answer is not None:
             console.print(Text.assemble(("Result: ", "dim"), card.answer.text))
-    elif card.answer is not None and card.answer.type == "error" and card.answer.exception:
-        short, more = error_summary(card.answer.exception, card.answer.message or "")
-        console.print(Text.assemble(("Answer: ", "bold"), (short, "bold green")))
-        if more:
+    elif card.answer is not None and card.answer.type == "error":
+        summary = summarize_error(card.answer)  # the same summary as Anki and the HTML page
+        console.print(Text.assemble(("Answer: ", "bold"), (summary.head, "bold green")))
+        if summary.folded:
             console.print(Text("(m at the rating prompt: the full message)", style="dim"))
     elif card.answer is not None:
         text = card.answer.text
