@@ -121,26 +121,28 @@ def test_a_file_that_is_not_sqlite_is_one_line(tmp_path: Path) -> None:
         Store(tmp_path)
 
 
-def _readonly(db: Path, cmd: list[str]) -> list[str] | None:
-    """``cmd`` run with ``db`` read-only (the file only: its folder stays writable), or None."""
+def _readonly(path: Path, cmd: list[str]) -> list[str] | None:
+    """``cmd`` run with ``path`` (the database file, or its folder) read-only, or None."""
     bwrap = shutil.which("bwrap")
     if bwrap:
-        probe = subprocess.run([bwrap, "--dev-bind", "/", "/", "--ro-bind", str(db), str(db), "true"],
+        probe = subprocess.run([bwrap, "--dev-bind", "/", "/", "--ro-bind", str(path), str(path), "true"],
                                capture_output=True)
         if probe.returncode == 0:
-            return [bwrap, "--dev-bind", "/", "/", "--ro-bind", str(db), str(db), *cmd]
+            return [bwrap, "--dev-bind", "/", "/", "--ro-bind", str(path), str(path), *cmd]
     if os.geteuid() != 0:
-        db.chmod(0o444)
+        path.chmod(0o555 if path.is_dir() else 0o444)
         return cmd
     return None
 
 
-def test_a_read_only_database_stops_before_the_first_question(tmp_path: Path) -> None:
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_database_stops_before_the_first_question(tmp_path: Path, what: str) -> None:
     pexpect = pytest.importorskip("pexpect")
-    db = tmp_path / "r.db"
+    db = tmp_path / "data" / "r.db"
     with Store(db) as s:
         _rate(s, "squeeze-dim-1", Rating.Easy, T0 - timedelta(days=30))  # due now
-    cmd = _readonly(db, [sys.executable, "-m", "generator", "quiz", str(CARDS), "--db", str(db)])
+    cmd = _readonly(db if what == "file" else db.parent,
+                    [sys.executable, "-m", "generator", "quiz", str(CARDS), "--db", str(db)])
     if cmd is None:
         pytest.skip("no way to make a file read-only here (root without bubblewrap)")
     env = {**os.environ, "TNQUIZ_NOW": NOW, "TERM": "dumb", "TNQUIZ_DB": str(tmp_path / "default.db")}
@@ -149,14 +151,20 @@ def test_a_read_only_database_stops_before_the_first_question(tmp_path: Path) ->
     p.close()
     out = p.before.replace("\r\n", "\n")
     assert p.exitstatus == 1, out
-    assert f"Error: the review database {db} is read-only (attempt to write a readonly database): make " \
-           "it writable (and its folder: SQLite writes a -wal file beside it), or pass another --db" in out
+    expected = {
+        "file": f"Error: the review database {db} is read-only (attempt to write a readonly database): "
+                "make it writable (and its folder: SQLite writes a -wal file beside it), or pass another --db",
+        "folder": f"Error: cannot open the review database {db} (unable to open database file): it and its "
+                  "folder must be readable and writable (SQLite writes -wal and -shm files beside it), or "
+                  "pass another --db"}
+    assert expected[what] in " ".join(out.split())
     assert "Shape?" not in out and "Traceback" not in out
     with Store(db) as s:
         assert s.review_count() == 1  # the history is intact
     # the same database, writable again: the quiz starts
     cmd = [sys.executable, "-m", "generator", "quiz", str(CARDS), "--db", str(db)]
     db.chmod(0o644)
+    db.parent.chmod(0o755)
     p = pexpect.spawn(cmd[0], cmd[1:], env=env, encoding="utf-8", timeout=60, dimensions=(50, 120), cwd=ROOT)
     p.expect(r"Shape\? ")
     p.sendline("q")

@@ -236,6 +236,10 @@ class Store:
         if "readonly" in text or "read-only" in text:
             return (f"the review database {self.path} is read-only ({text}): make it writable "
                     "(and its folder: SQLite writes a -wal file beside it), or pass another --db")
+        if "unable to open" in text:
+            return (f"cannot open the review database {self.path} ({text}): it and its folder must be "
+                    "readable and writable (SQLite writes -wal and -shm files beside it), or pass "
+                    "another --db")
         return f"{doing} the review database {self.path}: {text}"
 
     def check_writable(self) -> None:
