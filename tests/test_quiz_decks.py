@@ -92,7 +92,7 @@ def test_a_damaged_state_file_is_ignored_with_a_warning(env: dict[str, str], tmp
         state_path().write_bytes(bad)
         r = CliRunner().invoke(quiz, ["--json"])
         assert r.exit_code == 0, r.output
-        assert f"tnquiz: warning: {state_path()} is not a last-deck file" in r.stderr
+        assert r.stderr.count(f"tnquiz: warning: {state_path()} is not a last-deck file") == 1
         assert json.loads(r.stdout)["cards_file"] == "build/cards.json"
         assert "Traceback" not in r.output
 

@@ -51,11 +51,11 @@ def _choose_deck(arg: Path | None, cards_opt: Path | None, command: str) -> Chos
         raise click.ClickException(
             f"two decks given ({arg} and --cards {cards_opt}): name the deck once, e.g. "
             f"`tnquiz {command} {arg}`")
+    last = last_deck()
     try:
-        chosen = resolve(arg if arg is not None else cards_opt, command)
+        chosen = resolve(arg if arg is not None else cards_opt, command, last)
     except DeckChoiceError as e:
         raise click.ClickException(str(e)) from None
-    last = last_deck()
     if chosen.path.is_file() and (last is None or last.cards != chosen.path.resolve()):
         remember_deck(chosen.path, by=command)  # a deck already remembered keeps what built it
     return chosen

@@ -129,9 +129,9 @@ def _from_sources(source: Path, what: str, last: LastDeck | None, command: str) 
         f"then `tnquiz {command} DIR`")
 
 
-def resolve(arg: Path | None, command: str = "quiz") -> Chosen:
-    """The cards.json for ``tnquiz quiz|stats [DECK]``; raises :class:`DeckChoiceError` with a hint."""
-    last = last_deck()
+def resolve(arg: Path | None, command: str, last: LastDeck | None) -> Chosen:
+    """The cards.json for ``tnquiz quiz|stats [DECK]``, given the remembered deck (:func:`last_deck`);
+    raises :class:`DeckChoiceError` with a hint."""
     if arg is None:
         if last is not None and last.cards.is_file():
             what = "the last deck built" if last.by == "build" else "the last deck used"
