@@ -105,7 +105,7 @@ DB_OPTION = click.option(
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Only cards with this tag (repeat: cards with any of them).")
 @click.option("--new", "new_limit", type=click.IntRange(min=0), default=None, metavar="N",
-              help="New cards per day (counted from today's reviews). [default: 20]")
+              help="New cards per day and deck (counted from today's reviews). [default: 20]")
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
               help="At most N cards in this session (due cards first).")
 @CARDS_OPTION
@@ -122,7 +122,8 @@ def quiz(deck_path: Path | None, deck: str | None, tags: tuple[str, ...], new_li
     deck). Type your answer (a shape as 2x3 or (2, 3), a dtype, an exception
     name, a number, an option number, the missing code); the verified answer, its explanation and
     what each rating would schedule are shown. Enter accepts the proposed rating, 1-4 picks another
-    (Again, Hard, Good, Easy); s skips, u undoes the last rating, q quits. Every rating is saved at
+    (Again, Hard, Good, Easy); s skips, u undoes the card just rated (at the rating prompt: takes
+    back the answer on screen), m shows a long error message in full, q quits. Every rating is saved at
     once.
 
     \b
