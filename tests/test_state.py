@@ -67,11 +67,11 @@ def test_fingerprint_sees_every_kind_of_state() -> None:
     snippets = list(POLLUTERS) + HARMLESS
     results = _probe(snippets)
     missed = {}
-    for code, res in zip(snippets, results):
+    for code, res in zip(snippets, results, strict=True):
         assert res["stable"] == [], f"two fingerprints in a row differ: {res['stable']}"
         if code in POLLUTERS and POLLUTERS[code] not in res["changed"]:
             missed[code] = res["changed"]
     assert not missed, missed
-    for code, res in zip(HARMLESS, results[len(POLLUTERS):]):
+    for code, res in zip(HARMLESS, results[len(POLLUTERS):], strict=True):
         # a first use of torch may load a module lazily: that is the only change allowed here
         assert set(res["changed"]) <= {"sys.modules"}, (code, res["changed"])
