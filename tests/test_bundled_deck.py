@@ -16,6 +16,7 @@ from generator.model import Card
 from tests.conftest import ROOT, run_tnquiz
 
 
+@pytest.mark.slow
 def test_bundled_deck_checks_and_builds_with_no_unexpected_failure(tmp_path: Path) -> None:
     env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
     checked = run_tnquiz("check", env=env, timeout=1200)

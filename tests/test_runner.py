@@ -13,7 +13,7 @@ from generator.model import BuiltCard
 from generator.verify import verify
 
 
-def build(path: Path, cache: Cache, jobs: int = 2) -> dict[str, BuiltCard]:
+def build(path: Path, cache: Cache, jobs: int = 1) -> dict[str, BuiltCard]:  # one worker: each starts torch
     loaded = load([path])
     assert loaded.problems == ()
     outcomes = run_cards(loaded.cards, cache=cache, jobs=jobs)

@@ -42,7 +42,7 @@ WATCHED = (
     "torch.autograd.grad_mode", "torch.autograd.graph", "torch.linalg", "torch.fft", "torch.special",
     "torch.random", "torch.serialization", "torch._tensor_str", "torch.utils.data",
     "torch.utils.data.dataloader", "torch.optim", "torch.optim.optimizer", "torch.nn.utils",
-    "torch.overrides", "torch.functional", "torch.types", "builtins", "math", "random", "numpy",
+    "torch.overrides", "torch.functional", "torch.types", "torch.cpu", "builtins", "math", "random", "numpy",
     "numpy.random", "copyreg", "pickle", "io", "functools",
 )
 
@@ -66,11 +66,12 @@ def _resolve(path: str) -> Any:
 
 
 def _namespace(obj: Any, containers: bool) -> tuple[Any, ...]:
+    """The names and the objects themselves (compared by identity first: cheap when nothing changed)."""
     d = getattr(obj, "__dict__", None)
     if d is None:
         return ()
     sizes = tuple(len(v) for v in d.values() if isinstance(v, (dict, list, set))) if containers else ()
-    return (tuple(d), tuple(map(id, d.values())), sizes)
+    return (tuple(d), tuple(d.values()), sizes)
 
 
 def _torch() -> dict[str, Callable[[], Any]]:
@@ -130,7 +131,7 @@ def _children() -> tuple[int, ...]:
 
 
 def _modules() -> tuple[str, ...]:
-    return tuple(name for name in sys.modules if name != "__main__")
+    return tuple(sys.modules)  # the names: each card gets a new `__main__` under the same one
 
 
 def _python() -> dict[str, Callable[[], Any]]:
@@ -187,7 +188,15 @@ def fingerprint() -> dict[str, Any]:
 def changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The names of the parts that differ (empty: the process is as it was)."""
     return [name for name in sorted(before.keys() | after.keys())
-            if before.get(name, _MISSING) != after.get(name, _MISSING)]
+            if not _same(before.get(name, _MISSING), after.get(name, _MISSING))]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, objects compared by identity first; anything that cannot be compared counts as changed."""
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
 
 
 _MISSING = object()
