@@ -35,6 +35,7 @@ PURE = [
     "print(torch.get_default_dtype(), type(torch.ones(1)).__name__)",
     "@torch.no_grad()\ndef f(x):\n    return x * 2\ny = f(torch.ones(1))",
     "m = nn.Linear(2, 2)\nh = m.register_forward_hook(lambda *a: None)\nh.remove()",
+    "try:\n    torch.zeros(2).view(3)\nexcept RuntimeError as e:\n    msg = str(e)",
 ]
 
 IMPURE = [
@@ -85,6 +86,9 @@ IMPURE = [
     ("n = torch.__all__", "uses `__all__`"),
     ("import numpy as np\nnp.seterr(all='raise')", "calls `np.seterr`"),
     ("import numpy as np\nnp.set_printoptions(precision=2)", "calls `np.set_printoptions`"),
+    ("torch.serialization.os.chdir('/')", "uses `.os`"),
+    ("f = torch.overrides.inspect.currentframe()", "torch.overrides"),
+    ("import math\nx = math.sys", "uses `.sys`"),
     ("x = (", "does not parse"),
 ]
 
@@ -98,6 +102,11 @@ def test_pure_snippets(code: str) -> None:
 def test_impure_snippets_say_why(code: str, reason: str) -> None:
     why = check(code)
     assert why is not None and reason in why, why
+
+
+def test_frames_are_out_of_reach() -> None:
+    assert "uses `.tb_frame`" in (check("try:\n    1 / 0\nexcept Exception as e:\n    f = e.__traceback__.tb_frame") or "x")
+    assert "uses `.f_locals`" in (check("g = (x for x in [1])\nl = g.gi_frame.f_locals") or "")
 
 
 def test_answer_and_choices_are_checked_too(write_cards) -> None:  # type: ignore[no-untyped-def]

@@ -21,9 +21,10 @@ impure. After each card a reused child also compares a fingerprint of process st
    ``__import__``, ``open``, ``input``, ``breakpoint``, ``exit``, ``quit``, ``help``,
    ``__builtins__`` ... (``BUILTINS`` below);
 4. it uses a dunder attribute other than ``__name__``, ``__qualname__``, ``__doc__``,
-   ``__module__`` or ``super().__init__``, or any private attribute (``torch._C``, ``x._foo``), or
-   defines ``__del__``, ``__new__``, ``__init_subclass__``, ``__set_name__``,
-   ``__class_getitem__``;
+   ``__module__`` or ``super().__init__``, any private attribute (``torch._C``, ``x._foo``), or an
+   attribute named like a module of process state or a frame's insides (``torch.serialization.os``,
+   ``.sys``, ``.inspect``, ``.gc``, ``.f_locals``, ``.tb_frame``...: ``REACHES``), or defines
+   ``__del__``, ``__new__``, ``__init_subclass__``, ``__set_name__``, ``__class_getitem__``;
 5. it names a torch area with process-wide effects (``torch.backends``, ``torch.library``,
    ``torch.jit``, ``torch.compile``, ``torch.hub``, ``torch.multiprocessing``, ``torch.distributed``,
    ``torch.cuda``, ``torch.overrides``, ``torch.profiler``, ``torch.autograd.profiler``,
@@ -73,6 +74,16 @@ AREAS = frozenset({
     "utils.hooks", "utils.cpp_extension",
 })
 
+#: Attribute names that reach interpreter internals or whole modules of process state from any
+#: object (``torch.serialization.os``, ``torch.overrides.inspect``, a frame's ``f_locals``).
+REACHES = frozenset({
+    "os", "sys", "inspect", "gc", "threading", "signal", "warnings", "subprocess", "ctypes", "io",
+    "builtins", "importlib", "traceback", "weakref", "atexit", "types", "pickle", "shutil",
+    "tempfile", "pathlib", "socket", "multiprocessing", "faulthandler", "resource", "locale",
+    "logging", "random", "copyreg", "functools", "operator", "contextlib", "linecache", "abc",
+    "f_locals", "f_globals", "f_back", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
+    "gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "co_consts",
+})
 SETTER = re.compile(r"^(set_|use_|enable_|disable_|register_|unregister_|load_library|import_module"
                     r"|add_safe_globals|clear_safe_globals|allow_|seed_all|seterr|setbufsize)")
 ALLOWED_SETTERS = frozenset({"manual_seed", "seed"})
@@ -278,6 +289,8 @@ class _Check:
                 yield f"uses `{a}`"
         elif a.startswith("_"):
             yield f"uses the private `{a}`"
+        elif a in REACHES:
+            yield f"uses `.{a}` (process state or interpreter internals)"
         chain = _chain(node)
         if chain and chain[0] in ("torch", "nn", "F"):
             dotted = ".".join(chain[1:])
