@@ -25,11 +25,14 @@ TEXT_CAP = 64 * 1024
 VALUE_CAP = 64 * 1024
 
 
-def truncate(text: str, cap: int = TEXT_CAP) -> str:
-    """``text`` cut to ``cap`` characters, marked when cut (the marker is documented in cards-json.md)."""
-    if len(text) <= cap:
+def truncate(text: str, cap: int = TEXT_CAP, dropped: int = 0) -> str:
+    """``text`` cut to ``cap`` characters, marked when cut (the marker is documented in cards-json.md).
+
+    ``dropped``: characters already left out after ``text`` (output that was never kept).
+    """
+    if len(text) <= cap and not dropped:
         return text
-    return text[:cap] + f"\n[tnquiz: truncated, {len(text) - cap} more characters]"
+    return text[:cap] + f"\n[tnquiz: truncated, {max(0, len(text) - cap) + dropped} more characters]"
 
 
 def clean_text(text: str) -> str:

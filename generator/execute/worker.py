@@ -208,14 +208,12 @@ class _CappedText(io.TextIOBase):
         return len(s)
 
     def getvalue(self) -> str:
-        text = "".join(self.parts)
-        if self.dropped:
-            text += f"\n[tnquiz: truncated, {self.dropped} more characters]"
-        return text
+        """What was printed: capped and marked as ``truncate`` does."""
+        return truncate("".join(self.parts), dropped=self.dropped)
 
 
 def _cap_answer(d: Any) -> Any:
-    if not isinstance(d, dict):
+    if not isinstance(d, dict) or d.get("type") == "output":  # output: capped as it was printed
         return d
     d = dict(d)
     for k in ("text", "message"):
@@ -231,9 +229,8 @@ def _cap_answer(d: Any) -> Any:
 
 
 def _capped(result: dict[str, Any]) -> dict[str, Any]:
-    """Stored text capped (stdout, answer and choice texts, error messages); unencodable text escaped."""
-    if isinstance(result.get("stdout"), str):
-        result["stdout"] = truncate(result["stdout"])
+    """Stored text capped (answer and choice texts, error messages; stdout is capped as it is printed),
+    unencodable text escaped."""
     result["answer"] = _cap_answer(result.get("answer"))
     result["choices"] = [_cap_answer(c) for c in result.get("choices", [])]
     if isinstance(result.get("error"), dict):
