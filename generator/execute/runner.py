@@ -165,7 +165,16 @@ class _Worker:
             self.kill()
 
     def kill(self) -> None:
-        """Kill the worker now (its cards die with it) and remove its temporary root."""
+        """Kill the worker now (its cards die with it) and remove its temporary root.
+
+        SIGTERM first: the worker then kills its cards and whatever they detached (a SIGKILLed
+        worker could not), and under bubblewrap the whole sandbox goes with it. SIGKILL after that.
+        """
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=3)
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the server (or bwrap)
