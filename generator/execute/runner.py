@@ -150,7 +150,8 @@ class _Worker:
         except ValueError as e:
             raise ProtocolError(f"the worker's reply is malformed ({e})") from None
         if reply.job != job.job or not hmac.compare_digest(reply.nonce, job.nonce):
-            raise ProtocolError("the worker's reply does not answer this job (forged by a card?)")
+            said = f"; it says: {reply.reason}" if reply.status is ReplyStatus.ERROR and reply.reason else ""
+            raise ProtocolError(f"the worker's reply does not answer this job (forged by a card?){said}")
         return reply
 
     def close(self) -> None:
