@@ -16,6 +16,7 @@ from generator.execute.sandbox import choose_sandbox
 from generator.load import load
 from generator.model import Card, Outcome
 from generator.verify import verify
+from tests.conftest import run_tnquiz
 
 THREE = """\
 deck: D
@@ -205,3 +206,16 @@ def test_output_is_capped_stored_once_and_always_encodable(write_cards, cache: C
     assert huge.answer.value is None  # too large to keep
     for o in outcomes.values():
         json.dumps(verify(o).to_dict(), ensure_ascii=False).encode("utf-8")  # every writer can write it
+
+
+def test_list_reads_wrong_shaped_cache_entries_without_a_traceback(write_cards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cards = _cards(write_cards, THREE)
+    cache = Cache(tmp_path / "hostile-cache")
+    for card, entry in zip(cards, (b'{"result": null}', b"[1, 2]", b'{"result": {"answer": {"type": "shape"}}}'),
+                           strict=True):
+        k = key(card, "cpu")
+        atomic.write_bytes(cache.root / "results" / k[:2] / f"{k}.json", entry)
+    proc = run_tnquiz("list", str(cards[0].file), env={"TNQUIZ_CACHE_DIR": str(cache.root)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [line.split()[-2:] for line in proc.stdout.splitlines()] == [["not", "run"]] * 3
