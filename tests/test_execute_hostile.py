@@ -56,11 +56,14 @@ def test_every_card_gets_one_outcome_whatever_its_timeout(write_cards, cache: Ca
 def test_a_card_the_runner_cannot_handle_fails_alone(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
     one, two, three = _cards(write_cards, THREE)
     broken = dataclasses.replace(two, requires=("",))  # the package lookup itself raises
-    outcomes = run_cards([one, broken, three], cache=cache, jobs=1)
+    seed = dataclasses.replace(three, seed=2**63)  # the worker would refuse the job
+    outcomes = run_cards([one, broken, seed], cache=cache, jobs=1)
     assert [o.card.id for o in outcomes] == ["one", "two", "three"]
     assert (outcomes[1].machinery or "").startswith(f"{two.file}:{two.line} [two]: cannot be run: ValueError")
-    assert [verify(o).status for o in outcomes] == ["ok", "error", "ok"]
-    assert cache.get(key(two, "cpu")) is None  # never cached
+    assert outcomes[2].machinery == (f"{three.file}:{three.line} [three]: cannot be run: ValueError: "
+                                     "`seed` has the wrong type or value: int '9223372036854775808'")
+    assert [verify(o).status for o in outcomes] == ["ok", "error", "error"]
+    assert cache.get(key(two, "cpu")) is None and cache.get(key(seed, "cpu")) is None  # never cached
 
 
 def test_an_unwritable_cache_is_one_warning_not_lost_cards(write_cards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -315,7 +315,9 @@ def run_cards(
                 done(i, known)
                 continue
             dev = resolve_device(card, device)
-            todo.append((i, card, dev, key(card, dev), card_timeout(card)))
+            timeout = card_timeout(card)
+            Job.from_dict(Job.for_card(i, "", card, dev, timeout).to_dict())  # what the worker would refuse
+            todo.append((i, card, dev, key(card, dev), timeout))
         except Exception as e:  # any failure is this card's alone
             done(i, Outcome(card, card.device, machinery=f"{_where(card)}: cannot be run: {_describe(e)}"))
     if todo:
