@@ -69,6 +69,9 @@ cards:
   - id: writes-cache
     question: q
     code: |
+      import subprocess
+      for how in ("remount,rw", "remount,bind,rw"):  # works for root with capabilities
+          subprocess.run(["mount", "-o", how, "/"], capture_output=True)
       def write(path):
           try:
               open(path, "w").write("poison")
@@ -101,8 +104,9 @@ cards:
     assert content in ("FileNotFoundError", "PermissionError") and listing == []
     _, in_repo = eval(_answer(built["writes-cache"]))
     assert not (cache.root / "results" / "poison.json").exists()  # at most a private, thrown-away copy
-    assert in_repo == "OSError"  # read-only file system
-    assert not outside.exists()
+    leaked = outside.exists()
+    outside.unlink(missing_ok=True)
+    assert in_repo == "OSError" and not leaked  # read-only file system
     assert _answer(built["connects"]) != "'connected'" and not accepted
 
 

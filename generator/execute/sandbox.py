@@ -68,6 +68,8 @@ class Sandbox:
             args += ["--dev-bind", dev, dev]
         args += ["--bind", tmp_root, tmp_root, "--chdir", tmp_root,
                  "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                 # run as root, bwrap would keep every capability: a card could remount / read-write
+                 "--cap-drop", "ALL",
                  "--die-with-parent", "--new-session", "--", *argv]
         return args
 
