@@ -150,3 +150,13 @@ def test_the_build_says_once_when_no_sandbox_runs(write_cards, tmp_path: Path,  
     assert warnings == [NO_SANDBOX_WARNING]
     assert choose_sandbox(None) == (None, NO_SANDBOX_WARNING)
     monkeypatch.setenv("PATH", os.defpath)
+
+
+def test_tnquiz_is_not_inspectable_while_cards_run() -> None:
+    from generator.execute.sandbox import PR_GET_DUMPABLE, not_inspectable, prctl
+
+    if prctl(PR_GET_DUMPABLE) != 1:
+        pytest.skip("no prctl here, or this process is already not dumpable")
+    with not_inspectable():
+        assert prctl(PR_GET_DUMPABLE) == 0  # /proc/<tnquiz>/fd and /mem closed to other processes of the user
+    assert prctl(PR_GET_DUMPABLE) == 1

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from generator.execute.cache import Cache, key, package_version
 from generator.execute.messages import Job, Reply, ReplyStatus
-from generator.execute.sandbox import Sandbox, choose_sandbox, worker_env
+from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
 from generator.model import Card, Outcome, RunResult
 
 #: How long past a card's own timeout we wait for the worker itself before declaring it dead.
@@ -378,7 +378,7 @@ def run_cards(
                 if worker is not None:
                     pool.close(worker)
 
-        with _signals_stop_the_build(pool):
+        with _signals_stop_the_build(pool), not_inspectable():
             threads = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
             for t in threads:
                 t.start()

@@ -12,13 +12,14 @@ containers forbid the namespaces it needs), cards run unsandboxed and the build 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,34 @@ ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TNQUIZ_THREADS", "OMP_NUM_THREADS
             "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "PYTHONHASHSEED")
 
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
+
+PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 3, 4, 36
+
+
+def prctl(option: int, value: int = 0) -> int:
+    """Linux's prctl(2); -1 where there is none (elsewhere these protections are simply absent)."""
+    if not sys.platform.startswith("linux"):
+        return -1
+    import ctypes
+
+    try:
+        return int(ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0))
+    except (OSError, AttributeError):
+        return -1
+
+
+@contextlib.contextmanager
+def not_inspectable() -> Iterator[None]:
+    """While cards run, this process is not dumpable: a card running as the same user (without the
+    sandbox) cannot open ``/proc/<tnquiz>/fd`` (the protocol pipes) or ``/proc/<tnquiz>/mem``."""
+    before = prctl(PR_GET_DUMPABLE)
+    if before == 1:
+        prctl(PR_SET_DUMPABLE, 0)
+    try:
+        yield
+    finally:
+        if before == 1:
+            prctl(PR_SET_DUMPABLE, 1)
 
 
 def worker_env(tmp_root: str) -> dict[str, str]:

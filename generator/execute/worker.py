@@ -47,6 +47,12 @@ from generator.execute.messages import (
     parse_result,
     truncate,
 )
+from generator.execute.sandbox import (
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+    prctl,
+)
 
 MAX_VALUES = 1000
 
@@ -251,25 +257,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER = 1, 4, 36
-
-
-def _prctl(option: int, value: int) -> None:
-    """Linux's prctl(2), where there is one (elsewhere these protections are simply absent)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-
-
 def _child(job_r: int, res_w: int, tmp: str) -> None:
     """In a forked child: isolate, wait for a job, run it, write the result, exit without cleanup."""
     code = 0
     try:
         os.setpgid(0, 0)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the server
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the server
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         for fd in _parent_fds:  # other children's pipes: not ours to hold
@@ -517,9 +510,9 @@ def _warm_up(optim: bool) -> None:
 
 
 def main() -> None:
-    _prctl(_PR_SET_DUMPABLE, 0)  # cards (our children) cannot open /proc/<us>/fd or /mem to forge replies
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # what a card detaches comes back to us, to be killed
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # tnquiz gone (even killed): stop every card
+    prctl(PR_SET_DUMPABLE, 0)  # cards (our children) cannot open /proc/<us>/fd or /mem to forge replies
+    prctl(PR_SET_CHILD_SUBREAPER, 1)  # what a card detaches comes back to us, to be killed
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # tnquiz gone (even killed): stop every card
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _stop)
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
