@@ -583,6 +583,12 @@ def _claimable(code: list[tuple[int, str]]) -> bool:
 
 def _trailing_claim(line: str) -> tuple[str, str, str] | None:
     """``print(x.shape)  # torch.Size([2, 3])`` -> (code, claimed, kind); None for other lines."""
+    bare = re.match(r"^(.*?\S)\s{2,}((?:shape|size)\s*=\s*\S.*)$", line)
+    if bare and "#" not in line and _parses(bare.group(1).strip()) is not None:
+        tree = _parses(bare.group(1).strip())  # `a.expand(4, 5)  shape=[4, 5]`: a claim with no `#`
+        claim = _comment_claim(bare.group(2))
+        if tree is not None and len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr) and claim:
+            return bare.group(1), claim[0], claim[1]
     if "#" not in line:
         return None
     depth, quote, cut = 0, "", -1
