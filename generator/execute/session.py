@@ -150,6 +150,7 @@ def run_session(job: dict[str, Any], torch: Any, describe: Callable[[Any], dict[
         chunks.append(chunk)
     os.close(r)
     os.waitpid(pid, 0)
+    other: list[dict[str, Any]] | None
     try:
         other = json.loads(b"".join(chunks))
     except ValueError:

@@ -44,6 +44,7 @@ class ImportResult:
     checked: tuple[Checked, ...]
     notes: tuple[Note, ...]
     torch_version: str
+    failed_steps: dict[str, frozenset[int]]  # per note: steps that raised or were skipped
 
     def summary(self) -> dict[str, int]:
         counts = Counter(c.verdict.verdict for c in self.checked)
@@ -75,12 +76,14 @@ def import_notes(paths: Sequence[Path], *, cuda: bool, jobs: int | None = None,
     replies = run_sessions([j for _, j in to_run], jobs) if to_run else []
     by_note: dict[str, dict[str, Any]] = {n.path: r for (n, _), r in zip(to_run, replies, strict=True)}
     checked: list[Checked] = []
+    failed: dict[str, frozenset[int]] = {}
     version = ""
     for note in notes:
         reply = by_note.get(note.path, {})
         result = reply.get("result") or {}
         version = result.get("torch_version", version)
         steps = result.get("steps")
+        failed[note.path] = frozenset(i for i, r in enumerate(steps or []) if r.get("error") or r.get("skipped"))
         for claim in note.claims:
             if not claim.steps:
                 checked.append(Checked(note, claim, Verdict("unchecked", "", claim.reason), None))
@@ -103,4 +106,4 @@ def import_notes(paths: Sequence[Path], *, cuda: bool, jobs: int | None = None,
             if answer is None and not last.get("error"):
                 answer = {"type": "output", "text": "".join(r.get("stdout") or "" for r in results)}
             checked.append(Checked(note, claim, verdict, answer))
-    return ImportResult(tuple(checked), tuple(notes), version)
+    return ImportResult(tuple(checked), tuple(notes), version, failed)

@@ -333,7 +333,15 @@ def _names(node: ast.stmt) -> tuple[tuple[str, ...], tuple[str, ...]]:
         f = node.value.func  # `l.append(x)`, `a.add_(1)`: a method call may change its object
         if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
             defines.add(f.value.id)
-    return tuple(sorted(defines)), tuple(sorted(uses - {"torch", "nn", "F", "print"}))
+    bound: set[str] = set()  # names a statement binds before it reads them: loop and `as` targets
+    for n in ast.walk(node):
+        if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)):
+            bound |= {t.id for t in ast.walk(n.target) if isinstance(t, ast.Name)}
+        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+            bound |= {t.id for t in ast.walk(n.optional_vars) if isinstance(t, ast.Name)}
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+    return tuple(sorted(defines)), tuple(sorted(uses - bound - {"torch", "nn", "F", "print"}))
 
 
 # --- the parser -----------------------------------------------------------------------------------
@@ -530,7 +538,7 @@ def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list
                         break
                     more = nxt[2:] if nxt.startswith("#>") else nxt.lstrip("#")
                     if not (nxt.startswith("#>") or looks_like_output(more.strip())
-                            or more.startswith((" ", "\t")) and not re.search(r"[\u4e00-\u9fff]", more)):
+                            or (more.startswith((" ", "\t")) and not re.search(r"[\u4e00-\u9fff]", more))):
                         break
                     text_lines.append(more.strip())
                     j += 1
@@ -583,7 +591,7 @@ def _claimable(code: list[tuple[int, str]]) -> bool:
 
 def _trailing_claim(line: str) -> tuple[str, str, str] | None:
     """``print(x.shape)  # torch.Size([2, 3])`` -> (code, claimed, kind); None for other lines."""
-    bare = re.match(r"^(.*?\S)\s{2,}((?:shape|size)\s*=\s*\S.*)$", line)
+    bare = re.match(r"^(.*?\S)\s+((?:shape|size)\s*=\s*\S.*)$", line)
     if bare and "#" not in line and _parses(bare.group(1).strip()) is not None:
         tree = _parses(bare.group(1).strip())  # `a.expand(4, 5)  shape=[4, 5]`: a claim with no `#`
         claim = _comment_claim(bare.group(2))
