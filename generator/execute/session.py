@@ -132,10 +132,10 @@ def run_session(job: dict[str, Any], torch: Any, describe: Callable[[Any], dict[
             os.close(r)
             tmp = tempfile.mkdtemp(prefix="tnquiz-note-")
             os.chdir(tmp)
-            other = _run(job, int(job["seed"]) + 1, torch, describe, error_answer, seed_all)
+            second = _run(job, int(job["seed"]) + 1, torch, describe, error_answer, seed_all)
             os.chdir("/")
             shutil.rmtree(tmp, ignore_errors=True)
-            data = json.dumps(other).encode()
+            data = json.dumps(second).encode()
             view = memoryview(data)
             while view:
                 view = view[os.write(w, view):]

@@ -399,6 +399,8 @@ def _fenced_items(lines: list[str], start: int) -> list[_Item]:
 
 def _fence_is_code(body: list[tuple[int, str]]) -> bool:
     src = textwrap.dedent("\n".join(t for _, t in body))
+    if all(looks_like_output(t) or not t.strip() for _, t in body):
+        return False  # `tensor(2.)` parses too, but a plain fence of such lines is pasted output
     return bool(src.strip()) and (_parses(src) is not None or src.lstrip().startswith(">>>"))
 
 
@@ -428,7 +430,7 @@ def _plain_items(lines: list[str], start: int) -> list[_Item]:
             i += 1
             continue
         after_label = False
-        if (region and re.fullmatch(r"[A-Za-z_]\w*(\.\w+)*", t) and i + 1 < len(lines)
+        if (re.fullmatch(r"[A-Za-z_]\w*(\.\w+)*", t) and i + 1 < len(lines)
                 and looks_like_output(lines[i + 1].strip())):
             region.append((i + 1, line))  # a REPL line: a bare name, then its value
             i += 1
@@ -495,6 +497,11 @@ def _assemble(b: _Builder, items: list[_Item], plain: bool) -> None:
                 last_region = [] if last_region and prev_kind == "prose" else last_region
             else:
                 last_region = [] if prev_kind == "prose" else last_region
+        elif it.kind == "fence-code" and label is not None and all(
+                looks_like_output(t) or not t.strip() for _, t in it.extra):
+            b.claim(it.extra[0][0], textwrap.dedent("\n".join(t for _, t in it.extra)), "stdout",
+                    last_region, heading)  # output fenced as code after a label
+            label, pending_output = None, []
         elif it.kind == "fence-code":
             close_label()
             last_region = _code_region(b, it.extra, heading)
