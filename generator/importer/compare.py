@@ -53,18 +53,54 @@ def skeleton(text: str) -> str:
     return _NUMBER.sub("N", re.sub(r"\s+", "", text))
 
 
+def _near(claimed: str, actual: str) -> bool:
+    """Equal within the grading tolerance, or within the precision the note printed ``claimed`` at
+    (``0.76`` for ``0.7576``: another print precision is not a wrong claim)."""
+    x, y = float(claimed), float(actual)
+    if close(x, y):
+        return True
+    mantissa, _, exp = claimed.lower().partition("e")
+    decimals = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    if decimals == 0:  # `1.` or `3`: torch prints integral values exactly
+        return False
+    half_unit = 0.5 * 10.0 ** (-decimals + (int(exp) if exp.lstrip("+-").isdigit() else 0))
+    return abs(x - y) <= half_unit * 1.001
+
+
 def same_numbers(claimed: str, actual: str) -> bool:
-    """Same words and brackets (whitespace ignored), numbers equal within the grading tolerance."""
+    """Same words and brackets (whitespace ignored), numbers equal within the tolerance."""
     if skeleton(claimed) != skeleton(actual):
         return False
     a = _NUMBER.findall(re.sub(r"\s+", "", claimed))
     b = _NUMBER.findall(re.sub(r"\s+", "", actual))
-    return len(a) == len(b) and all(close(float(x), float(y)) for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(_near(x, y) for x, y in zip(a, b, strict=True))
+
+
+_OLD_TENSOR = re.compile(r"^\s*\[torch\.(?:cuda\.)?\w*Tensor of size [\dx]+(?: \(GPU \d+\))?\]\s*$", re.MULTILINE)
+
+
+def old_style_numbers(claimed: str) -> list[str] | None:
+    """The numbers of a tensor as torch < 0.4 printed it (``Variable containing:``, rows of numbers,
+    ``[torch.FloatTensor of size 2x3]``); None for any other text."""
+    if not _OLD_TENSOR.search(claimed):
+        return None
+    body = _OLD_TENSOR.sub("", claimed.replace("Variable containing:", ""))
+    body = re.sub(r"\(\d+ ?,.*?\) ?=", "", body)  # the `(0 ,.,.) =` headers of 3-d and larger tensors
+    nums = _NUMBER.findall(body)
+    if re.sub(r"[\s,]", "", _NUMBER.sub("", body)):
+        return None
+    return nums
 
 
 def _printed(claimed: str, actual: str, random: bool) -> Verdict:
     if matches({"type": "output", "text": actual}, claimed) or same_numbers(claimed, actual):
         return Verdict("confirmed", actual)
+    old = old_style_numbers(claimed)
+    if old is not None and not random:
+        got = _NUMBER.findall(re.sub(r"dtype=\S+|device=\S+", "", actual))
+        ok = len(old) == len(got) and all(_near(x, y) for x, y in zip(old, got, strict=True))
+        return Verdict("confirmed" if ok else "contradicted", actual,
+                       "the note shows an old torch print format: only the numbers were compared")
     if random:
         if skeleton(claimed) == skeleton(actual):
             return Verdict("random", actual, "the values come from an unseeded random generator: "
