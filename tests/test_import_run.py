@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.execute.runner import cuda_present
 from tests.conftest import run_tnquiz
 
 WRONG_AND_RIGHT = """# Notes on shapes
@@ -114,6 +115,15 @@ def test_gpu_blocks_and_missing_packages_are_skipped_with_the_reason(tmp_path: P
         (7, "skipped"), (8, "confirmed"), (13, "skipped")]
     assert doc["claims"][0]["reason"] == "needs a GPU: no CUDA device is available"
     assert doc["claims"][2]["reason"] == "needs the package `not_a_package_tnquiz`: it is not installed"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not cuda_present(), reason="needs a CUDA GPU: CI has none")
+def test_gpu_blocks_run_where_there_is_a_gpu(tmp_path: Path) -> None:
+    _, r = _import(tmp_path, "gpu.md", GPU_AND_PACKAGES, "--json")
+    doc = json.loads(r.stdout)
+    assert [(c["line"], c["verdict"]) for c in doc["claims"]] == [
+        (7, "confirmed"), (8, "confirmed"), (13, "skipped")]
 
 
 def test_a_raising_block_does_not_stop_the_rest_of_a_plain_text_note(tmp_path: Path) -> None:

@@ -28,6 +28,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+#: Printed text kept per step: a note's claim is never longer, and a runaway print stays small.
+MAX_STDOUT = 100_000
+
 _CUDA = re.compile(r"\bcuda\b|\.gpu\(\)|\bnccl\b", re.IGNORECASE)
 
 
@@ -108,7 +111,7 @@ def _run(job: dict[str, Any], seed: int, torch: Any, describe: Callable[[Any], d
                         res["error"] = error_answer(e)
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-            res["stdout"] = out.getvalue()
+            res["stdout"] = out.getvalue()[:MAX_STDOUT]
     finally:
         signal.signal(signal.SIGALRM, old)
     return results

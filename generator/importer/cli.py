@@ -32,7 +32,7 @@ def import_notes_command(notes: tuple[Path, ...], out: Path | None, as_json: boo
       tnquiz import notes/pytorch.md --json > report.json
     """
     from generator.execute.runner import cuda_present
-    from generator.importer import import_notes
+    from generator.importer.check import import_notes
     from generator.importer.report import json_report, summary_line, text_report
 
     problems = []

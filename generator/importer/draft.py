@@ -22,7 +22,7 @@ import yaml
 
 from generator.atomic import write_text
 from generator.grading import matches
-from generator.importer import Checked, ImportResult
+from generator.importer.check import Checked, ImportResult
 from generator.importer.compare import claimed_exception
 from generator.importer.parse import Note
 

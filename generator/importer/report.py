@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from generator.importer import ImportResult
+from generator.importer.check import ImportResult
 
 
 def _block(label: str, text: str) -> str:
