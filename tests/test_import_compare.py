@@ -81,3 +81,22 @@ def test_skipped_steps_skip_the_claim() -> None:
             "skipped": "needs a GPU: no CUDA device is available"}]
     v = compare("stdout", "cuda:0", got)
     assert (v.verdict, v.reason) == ("skipped", "needs a GPU: no CUDA device is available")
+
+
+@pytest.mark.parametrize("claimed,actual", [
+    ("(B, C, H, W)", "torch.Size([2, 3, 4, 5])\n"),
+    ("1. switch the model to eval mode", "Net()\n"),
+    ("batch x features", "torch.Size([2, 3])\n"),
+    ("两个张量", "tensor([1, 2])\n"),
+    ("tensor([1, 2])", ""),  # nothing came out to compare with
+])
+def test_descriptions_are_unchecked_not_contradicted(claimed: str, actual: str) -> None:
+    assert compare("stdout", claimed, printed(actual)).verdict == "unchecked"
+
+
+def test_words_the_output_has_are_compared() -> None:
+    assert compare("stdout", "loss 0.6", printed("loss 0.5\n")).verdict == "contradicted"
+    assert compare("stdout", "tensor([1, 2], dtype=torch.int32)", printed("tensor([1, 3], dtype=torch.int32)\n")
+                   ).verdict == "contradicted"
+    assert compare("stdout", "tensor([1., 2.], grad_fn=<AddBackward0>)",
+                   printed("tensor([1., 3.], grad_fn=<MulBackward0>)\n")).verdict == "contradicted"

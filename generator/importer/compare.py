@@ -92,6 +92,37 @@ def old_style_numbers(claimed: str) -> list[str] | None:
     return nums
 
 
+#: Words that output is made of, whatever the values: a claim naming other words (``(B, C, H, W)``,
+#: ``1. switch to eval mode``) that the real output does not contain describes, it does not state.
+_OUTPUT_WORDS = {
+    "tensor", "torch", "size", "dtype", "device", "grad_fn", "requires_grad", "true", "false", "none",
+    "nan", "inf", "cpu", "cuda", "parameter", "containing", "variable", "of", "x", "e", "layout",
+    "strided", "float", "double", "half", "long", "int", "short", "bool", "cfloat", "cdouble", "gpu",
+    "floattensor", "longtensor", "doubletensor", "inttensor", "bytetensor", "array", "shape",
+}
+_WORD = re.compile(r"[^\W\d_][\w]*|[\u4e00-\u9fff]+")
+
+
+def symbolic_words(claimed: str, actual: str) -> list[str]:
+    """Words of ``claimed`` that are neither in ``actual`` nor words output is made of."""
+    def words(text: str) -> set[str]:
+        text = re.sub(r"\b(?:u?int|float|complex|bfloat)\d+\b|<\w+>|\w+Backward\d*", " ", text)
+        return {w.lower() for w in _WORD.findall(_NUMBER.sub(" ", text))}
+    return sorted(words(claimed) - words(actual) - _OUTPUT_WORDS)
+
+
+def _contradicted(claimed: str, actual: str, reason: str = "") -> Verdict:
+    """``contradicted``, unless the claim is a description rather than a value, or nothing came out."""
+    if not actual.strip():
+        return Verdict("unchecked", actual, "the code gives nothing (no value, no printed text) to compare with")
+    symbolic = symbolic_words(claimed, actual)
+    if symbolic:
+        names = ", ".join(f"`{w}`" for w in symbolic[:4])
+        return Verdict("unchecked", actual, f"the claim names {names}, which the output does not contain: "
+                                            "it describes the result rather than stating it")
+    return Verdict("contradicted", actual, reason)
+
+
 def _printed(claimed: str, actual: str, random: bool) -> Verdict:
     if matches({"type": "output", "text": actual}, claimed) or same_numbers(claimed, actual):
         return Verdict("confirmed", actual)
@@ -99,18 +130,18 @@ def _printed(claimed: str, actual: str, random: bool) -> Verdict:
     if old is not None and not random:
         got = _NUMBER.findall(re.sub(r"dtype=\S+|device=\S+", "", actual))
         ok = len(old) == len(got) and all(_near(x, y) for x, y in zip(old, got, strict=True))
-        return Verdict("confirmed" if ok else "contradicted", actual,
-                       "the note shows an old torch print format: only the numbers were compared")
+        why = "the note shows an old torch print format: only the numbers were compared"
+        return Verdict("confirmed", actual, why) if ok else _contradicted(claimed, actual, why)
     if random:
         if skeleton(claimed) == skeleton(actual):
             return Verdict("random", actual, "the values come from an unseeded random generator: "
                                              "only the printed structure (shape, dtype) was compared")
-        return Verdict("contradicted", actual, "the values are random, but the printed structure "
-                                               "(shape or dtype) differs too")
+        return _contradicted(claimed, actual, "the values are random, but the printed structure "
+                                              "(shape or dtype) differs too")
     sq_claim, sq_actual = re.sub(r"\s+", "", claimed), re.sub(r"\s+", "", actual)
     if len(sq_claim) >= 8 and sq_claim in sq_actual:
         return Verdict("confirmed", actual, "the note shows a part of the output")
-    return Verdict("contradicted", actual)
+    return _contradicted(claimed, actual)
 
 
 def compare(target: str, claimed: str, results: list[dict[str, Any]]) -> Verdict:

@@ -582,6 +582,8 @@ def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list
 
 
 def _is_output_line(s: str) -> bool:
+    if re.search(r"[\u4e00-\u9fff]", s):  # `1. 介绍`: a numbered line of prose
+        return False
     return looks_like_output(s) and (not is_code_line(s) or bool(re.match(r"(?:torch\.)?(?:tensor|Size)\(", s)))
 
 
