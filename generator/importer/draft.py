@@ -79,7 +79,7 @@ def card_for(c: Checked, card_id: str, torch_version: str, failed: frozenset[int
     setup = "\n".join(s.code for s in setup_steps).strip()
     exc = claimed_exception(claim.claimed)
     raised = v.verdict in ("confirmed", "contradicted") and exc is not None and v.actual and \
-        v.actual.split(":", 1)[0].strip().isidentifier() and claim.target != "doctest" and \
+        v.actual.split(":", 1)[0].strip().isidentifier() and \
         re.match(r"^[A-Z]\w*(Error|Exception|Warning|Interrupt|Exit)\b", v.actual)
     expr = code if len(own) == 1 and own[0].mode == "eval" else None
     if raised:

@@ -89,7 +89,7 @@ _OUTPUT_START = re.compile(
     r"""^\s*(?:tensor\(|torch\.Size\(|Size\(|Parameter\ containing|Variable\ containing|\[|\(|\{
     |[-+]?\d|[-+]?\.\d|True\b|False\b|None\b|nan\b|inf\b|Traceback\b
     |(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\b
-    |torch\.(?:float|int|uint|bool|complex|bfloat|half|double|long|short)\w*\s*$
+    |(?:torch\.)?(?:float|int|uint|bool|complex|bfloat|half|double|long|short)\d*\s*$
     |'[^']*'\s*$|"[^"]*"\s*$)""",
     re.VERBOSE,
 )
@@ -212,7 +212,6 @@ class _Builder:
         lines = [(n, t) for n, t in lines if t.strip()]
         if not lines:
             return []
-        self.block += 1
         texts = _repair_indent(textwrap.dedent("\n".join(t for _, t in lines)).split("\n"))
         numbers = [n for n, _ in lines]
         return self._split(texts, numbers, heading)
@@ -521,6 +520,7 @@ def _assemble(b: _Builder, items: list[_Item], plain: bool) -> None:
 
 def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list[int]:
     """A code region (a fence, or code lines of a plain note) with its claims -> steps."""
+    b.block += 1
     if any(t.lstrip().startswith(">>>") for _, t in body):
         return _doctest_region(b, body, heading)
     region: list[int] = []
