@@ -188,3 +188,22 @@ def test_unreadable_notes_are_named(tmp_path: Path, name: str, content: bytes, m
     r = run_tnquiz("import", name, cwd=tmp_path)
     assert r.returncode == 1
     assert r.stderr == f"Error: {message}\n"
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "import"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed notes are not checked out beside the repo")
+def test_the_seed_notes_give_the_verdicts_in_the_committed_example() -> None:
+    names = sorted(p.name for p in SEEDS.glob("*.txt"))
+    r = run_tnquiz("import", "--json", *(f"seeds/{n}" for n in names), cwd=SEEDS.parent)
+    assert r.returncode == 0, r.stderr  # nothing in them is contradicted; four claims raise
+    doc = json.loads(r.stdout)
+    committed = json.loads((EXAMPLE / "report.json").read_text(encoding="utf-8"))
+    assert [(c["file"], c["line"], c["verdict"]) for c in doc["claims"]] == [
+        (c["file"], c["line"], c["verdict"]) for c in committed["claims"]]
+    assert doc["summary"] == committed["summary"] == {
+        "claims": 24, "confirmed": 20, "contradicted": 0, "random": 0, "error": 4, "skipped": 0,
+        "unchecked": 0}
