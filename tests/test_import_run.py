@@ -209,3 +209,21 @@ def test_the_seed_notes_give_the_verdicts_in_the_committed_example() -> None:
     assert doc["summary"] == committed["summary"] == {
         "claims": 24, "confirmed": 20, "contradicted": 0, "random": 0, "error": 4, "skipped": 0,
         "unchecked": 0}
+
+
+def test_a_note_that_kills_its_session_fails_alone(tmp_path: Path) -> None:
+    (tmp_path / "crash.md").write_text("""```python
+import os, signal
+x = torch.ones(2)
+os.kill(os.getpid(), signal.SIGKILL)
+x.sum()  # tensor(2.)
+```
+""", encoding="utf-8")
+    (tmp_path / "fine.md").write_text("""```python
+torch.ones(3).sum()  # tensor(3.)
+```
+""", encoding="utf-8")
+    r = run_tnquiz("import", "--json", "crash.md", "fine.md", cwd=tmp_path)
+    doc = json.loads(r.stdout)
+    assert [(c["file"], c["verdict"]) for c in doc["claims"]] == [("crash.md", "error"), ("fine.md", "confirmed")]
+    assert doc["claims"][0]["reason"] == "crash.md:1 [crash]: crashed: the interpreter was killed by SIGKILL (out of memory?)"
