@@ -227,3 +227,35 @@ torch.ones(3).sum()  # tensor(3.)
     doc = json.loads(r.stdout)
     assert [(c["file"], c["verdict"]) for c in doc["claims"]] == [("crash.md", "error"), ("fine.md", "confirmed")]
     assert doc["claims"][0]["reason"] == "crash.md:1 [crash]: crashed: the interpreter was killed by SIGKILL (out of memory?)"
+
+
+def test_a_folder_of_notes_with_the_same_stem_and_code_that_does_not_compile(tmp_path: Path) -> None:
+    (tmp_path / "notes" / "a").mkdir(parents=True)
+    (tmp_path / "notes" / "b").mkdir()
+    (tmp_path / "notes" / "a" / "x.md").write_text("""```python
+v = torch.arange(3)
+print(v +)
+```
+Output:
+```text
+tensor([0, 1, 2])
+```
+
+```python
+v.sum()  # tensor(3)
+```
+""", encoding="utf-8")
+    (tmp_path / "notes" / "b" / "x.txt").write_text("import torch\ntorch.ones(2).shape\n# torch.Size([2])\n",
+                                                    encoding="utf-8")
+    r = run_tnquiz("import", "notes", "--out", "drafts", "--json", cwd=tmp_path)
+    doc = json.loads(r.stdout)
+    assert [(c["file"], c["line"], c["verdict"]) for c in doc["claims"]] == [
+        ("notes/a/x.md", 7, "error"), ("notes/a/x.md", 11, "confirmed"), ("notes/b/x.txt", 3, "confirmed")]
+    assert doc["claims"][0]["actual"].startswith("SyntaxError")
+    assert "draft: drafts/x.yaml: new (1 cards)" in r.stderr
+    assert "draft: drafts/b-x.yaml: new (1 cards)" in r.stderr
+    draft = (tmp_path / "drafts" / "x.yaml").read_text(encoding="utf-8")
+    assert "\n# x.md:7: no card: its code does not compile (line 3: SyntaxError: invalid syntax)\n" in draft
+    c = run_tnquiz("check", "drafts", cwd=tmp_path)
+    assert c.returncode == 0, c.stdout + c.stderr
+    assert "2 cards checked: 2 ok, 0 skipped, 0 problems" in c.stdout

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+SUFFIXES = (".md", ".markdown", ".txt")
+
 
 @click.command("import")
-@click.argument("notes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("notes", nargs=-1, required=True, type=click.Path(path_type=Path))  # files or folders
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write draft card files DIR/<note-stem>.yaml (an edited draft is never overwritten).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
@@ -18,7 +20,7 @@ import click
               help="Worker processes (default: half the CPU cores).")
 def import_notes_command(notes: tuple[Path, ...], out: Path | None, as_json: bool, device: str,
                          jobs: int | None) -> None:
-    """Check study notes (.md, .txt) against PyTorch, and draft cards from them.
+    """Check study notes (.md, .txt; a folder: the notes in it) against PyTorch, and draft cards.
 
     Finds every claim a note makes about what its code gives (trailing comments, `#>` lines,
     output blocks, `Output:`/`输出：` labels, doctest sessions, pasted output), runs each note's code
@@ -37,8 +39,11 @@ def import_notes_command(notes: tuple[Path, ...], out: Path | None, as_json: boo
 
     problems = []
     texts: dict[Path, str] = {}
-    for p in notes:
-        if p.suffix.lower() not in (".md", ".markdown", ".txt"):
+    paths: list[Path] = []
+    for p in notes:  # a folder stands for the notes in it
+        paths += sorted(q for q in p.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file()) if p.is_dir() else [p]
+    for p in paths:
+        if p.suffix.lower() not in SUFFIXES:
             problems.append(f"{p}: expected a Markdown (.md) or plain-text (.txt) note, found {p.suffix or 'no suffix'}")
             continue
         try:

@@ -136,32 +136,43 @@ def card_for(c: Checked, card_id: str, torch_version: str, failed: frozenset[int
 
 
 def draft_text(note: Note, checked: list[Checked], torch_version: str,
-               failed: frozenset[int] = frozenset()) -> tuple[str, int]:
-    stem = slug(Path(note.path).stem, 60) or "note"
+               failed: frozenset[int] = frozenset(), stem: str = "") -> tuple[str, int]:
+    stem = slug(stem or Path(note.path).stem, 60) or "note"
     seen: dict[str, int] = {}
     cards = []
+    left_out = []
     for c in checked:
         if not c.claim.steps:
+            continue
+        bad = next((note.steps[i] for i in c.claim.steps if note.steps[i].mode == "syntax"), None)
+        if bad is not None:  # a card must compile: say why there is none, where the card would be
+            left_out.append(f"# {Path(note.path).name}:{c.claim.line}: no card: its code does not compile "
+                            f"(line {bad.line}: {bad.error})\n")
             continue
         h = slug(c.claim.heading) or "note"
         seen[h] = seen.get(h, 0) + 1
         cards.append(card_for(c, f"{stem}-{h}-{seen[h]}", torch_version, failed))
     doc = {"deck": f"Imported::{Path(note.path).stem}", "tags": ["imported"], "cards": cards}
-    body = yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+    body = "".join(left_out) + yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
     return body, len(cards)
 
 
 def write_drafts(result: ImportResult, out: Path) -> list[Written]:
     written = []
+    stems: set[str] = set()
     for note in result.notes:
         checked = [c for c in result.checked if c.note is note]
         if not any(c.claim.steps for c in checked):
             continue
+        stem = Path(note.path).stem
+        if stem in stems:  # `a/x.md` and `b/x.md`: one draft (and one set of ids) each
+            stem = f"{Path(note.path).parent.name}-{stem}"
+        stems.add(stem)
         body, n = draft_text(note, checked, result.torch_version,
-                             result.failed_steps.get(note.path, frozenset()))
+                             result.failed_steps.get(note.path, frozenset()), stem)
         text = HEADER.format(note=Path(note.path).name,
                              digest=hashlib.sha256(body.encode()).hexdigest()) + body
-        target = out / f"{Path(note.path).stem}.yaml"
+        target = out / f"{stem}.yaml"
         if not target.exists():
             write_text(target, text)
             written.append(Written(note.path, target, n, "new"))
@@ -176,7 +187,7 @@ def write_drafts(result: ImportResult, out: Path) -> list[Written]:
                 write_text(target, text)
                 written.append(Written(note.path, target, n, "updated"))
             continue
-        beside = out / f"{Path(note.path).stem}.new.yaml"
+        beside = out / f"{stem}.new.yaml"
         write_text(beside, text)
         written.append(Written(note.path, beside, n, "beside", edited=target))
     return written
