@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from generator.importer.parse import Note, parse_note
@@ -226,3 +228,22 @@ tensor([1.])
     note = parse_note(Path("lonely.md"), text)
     (claim,) = note.claims
     assert claim.steps == () and "no code" in claim.reason
+
+
+def test_the_importer_never_imports_torch() -> None:
+    code = ("import sys, generator.cli, generator.importer.check, generator.importer.draft, "
+            "generator.importer.report, generator.execute.session; "
+            "from generator.importer.parse import parse_note; "
+            "parse_note('n.md', '```python\\nimport torch\\ntorch.ones(2)  # tensor([1., 1.])\\n```\\n'); "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert r.stdout == "False\n"
+
+
+def test_numpy_arrays_are_output_too() -> None:
+    text = """```python
+import numpy as np
+np.arange(3)  # array([0, 1, 2])
+```
+"""
+    assert claims(text) == [(3, "value", "array([0, 1, 2])", "np.arange(3)")]

@@ -86,7 +86,7 @@ class Note:
 # --- recognising output --------------------------------------------------------------------------
 
 _OUTPUT_START = re.compile(
-    r"""^\s*(?:tensor\(|torch\.Size\(|Size\(|Parameter\ containing|Variable\ containing|\[|\(|\{
+    r"""^\s*(?:tensor\(|torch\.Size\(|Size\(|array\(|Parameter\ containing|Variable\ containing|\[|\(|\{
     |[-+]?\d|[-+]?\.\d|True\b|False\b|None\b|nan\b|inf\b|Traceback\b
     |(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\b
     |(?:torch\.)?(?:float|int|uint|bool|complex|bfloat|half|double|long|short)\d*\s*$
