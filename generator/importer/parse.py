@@ -179,7 +179,6 @@ def _starts_code(text: str) -> bool:
     depth = _bracket_depth(t, 0)
     if depth == 0 or re.search(r"[\u4e00-\u9fff]", t):
         return False
-    closing = ""
     stack: list[str] = []
     for c in re.sub(r"#.*", "", t):
         if c in "([{":
@@ -228,8 +227,11 @@ class _Builder:
             # the longest prefix that parses, then one statement that does not
             end = _syntax_error_line(src)
             k = end - 1
-            while k > 0 and _parses("\n".join(texts[start:start + k])) is None:
+            floor = max(0, k - 200)  # a long broken block: bounded work, the rest is one failing step
+            while k > floor and _parses("\n".join(texts[start:start + k])) is None:
                 k -= 1
+            if k == floor and _parses("\n".join(texts[start:start + k])) is None:
+                k = 0
             if k:
                 pre = _parses("\n".join(texts[start:start + k]))
                 assert pre is not None
@@ -388,7 +390,7 @@ def _fenced_items(lines: list[str], start: int) -> list[_Item]:
             i += 1
         i += 1  # the closing fence
         if lang in _CODE_LANGS or (lang == "" and _fence_is_code(body)):
-            items.append(_Item("fence-code", m.start() + body[0][0] - 1 if body else i, lang, body))
+            items.append(_Item("fence-code", body[0][0] if body else i, lang, body))
         elif lang in _OUTPUT_LANGS:
             items.append(_Item("fence-output", body[0][0] if body else i, lang, body))
         else:
@@ -525,18 +527,19 @@ def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list
         return _doctest_region(b, body, heading)
     region: list[int] = []
     code: list[tuple[int, str]] = []
+    last = 0  # where the last top-level statement of `code` starts: what a claim after it is about
     depth = 0
     i = 0
     while i < len(body):
         n, t = body[i]
         s = t.strip()
         top = depth == 0 and (not code or not t[:1].isspace())
-        if top and s.startswith("#") and code and _claimable(code):
+        if top and s.startswith("#") and code and _claimable(code[last:]):
             claim = (s[2:].strip(), "value") if s.startswith("#>") else _comment_claim(s.lstrip("#").strip())
             if claim is not None:
                 steps = b.add_region(code, heading) if code else []
                 region += steps
-                code = []
+                code, last = [], 0
                 text_lines = [claim[0]]
                 j = i + 1
                 while j < len(body):
@@ -553,10 +556,10 @@ def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list
                 b.claim(n, "\n".join(text_lines), target, steps[-1:] if steps else [], heading)
                 i = j
                 continue
-        if top and code and _claimable(code) and _is_output_line(s):
+        if top and code and _is_output_line(s) and _claimable(code[last:]):
             steps = b.add_region(code, heading)
             region += steps
-            code = []
+            code, last = [], 0
             out = [s]
             j = i + 1
             while j < len(body) and looks_like_output(body[j][1].strip()):
@@ -570,10 +573,13 @@ def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list
             code_part, claimed, kind = trailing
             steps = b.add_region([*code, (n, code_part)], heading)
             region += steps
-            code = []
+            code, last = [], 0
             b.claim(n, claimed, _target(b, steps, kind), steps[-1:], heading)
             i += 1
             continue
+        if depth == 0 and s and not t[:1].isspace() and not s.startswith("#") and not re.match(
+                r"(?:else|elif|except|finally)\b", s):
+            last = len(code)
         code.append((n, t))
         depth = _bracket_depth(t, depth)
         i += 1
@@ -608,7 +614,7 @@ def _trailing_claim(line: str) -> tuple[str, str, str] | None:
             return bare.group(1), claim[0], claim[1]
     if "#" not in line:
         return None
-    depth, quote, cut = 0, "", -1
+    quote, cut = "", -1
     for i, c in enumerate(line):
         if quote:
             if c == quote:
@@ -624,7 +630,6 @@ def _trailing_claim(line: str) -> tuple[str, str, str] | None:
     tree = _parses(code.strip())
     if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
         return None
-    del depth
     claim = _comment_claim(line[cut + 1:].lstrip(">").strip())
     if claim is None:
         return None
