@@ -105,6 +105,11 @@ print(x.sum())  # tensor(2.)
 import not_a_package_tnquiz
 not_a_package_tnquiz.version()  # '1.0'
 ```
+
+```python
+dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+torch.ones(2, device=dev).shape  # torch.Size([2])
+```
 """
 
 
@@ -113,7 +118,7 @@ def test_gpu_blocks_and_missing_packages_are_skipped_with_the_reason(tmp_path: P
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [(c["line"], c["verdict"]) for c in doc["claims"]] == [
-        (7, "skipped"), (8, "confirmed"), (13, "skipped")]
+        (7, "skipped"), (8, "confirmed"), (13, "skipped"), (18, "confirmed")]
     assert doc["claims"][0]["reason"] == "needs a GPU: no CUDA device is available"
     assert doc["claims"][2]["reason"] == "needs the package `not_a_package_tnquiz`: it is not installed"
 
@@ -124,7 +129,7 @@ def test_gpu_blocks_run_where_there_is_a_gpu(tmp_path: Path) -> None:
     _, r = _import(tmp_path, "gpu.md", GPU_AND_PACKAGES, "--json")
     doc = json.loads(r.stdout)
     assert [(c["line"], c["verdict"]) for c in doc["claims"]] == [
-        (7, "confirmed"), (8, "confirmed"), (13, "skipped")]
+        (7, "confirmed"), (8, "confirmed"), (13, "skipped"), (18, "confirmed")]
 
 
 def test_a_raising_block_does_not_stop_the_rest_of_a_plain_text_note(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ raises does not stop the ones after it. To tell values that come from an unseede
 the session also runs in a second forked child seeded differently: a step whose result differs
 between the two is ``random``.
 
-A step that mentions CUDA is skipped where no CUDA device is available, a step importing a package
+A step that mentions CUDA (other than the portable ``'cuda' if torch.cuda.is_available() else 'cpu'``)
+is skipped where no CUDA device is available, a step importing a package
 that is not installed is skipped naming it, and so is every later step that uses a name they define.
 This module never imports torch itself: the worker passes in what it needs.
 """
@@ -32,6 +33,8 @@ from typing import Any
 MAX_STDOUT = 100_000
 
 _CUDA = re.compile(r"\bcuda\b|\.gpu\(\)|\bnccl\b", re.IGNORECASE)
+#: The portable idiom picks the CPU where there is no GPU: it needs none.
+_PORTABLE = re.compile(r"""(['"])cuda(?::\d+)?\1\s+if\s+torch\.cuda\.is_available\(\)\s+else\s+(['"])cpu\2""")
 
 
 class _StepTimeout(Exception):
@@ -80,7 +83,7 @@ def _run(job: dict[str, Any], seed: int, torch: Any, describe: Callable[[Any], d
             used = [n for n in step["uses"] if n in skipped_names]
             if used:
                 res["skipped"] = skipped_names[used[0]]
-            elif not cuda and _CUDA.search(step["code"]):
+            elif not cuda and _CUDA.search(_PORTABLE.sub("", step["code"])):
                 res["skipped"] = "needs a GPU: no CUDA device is available"
             if res["skipped"]:
                 for n in step["defines"]:
