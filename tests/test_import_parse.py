@@ -247,3 +247,26 @@ np.arange(3)  # array([0, 1, 2])
 ```
 """
     assert claims(text) == [(3, "value", "array([0, 1, 2])", "np.arange(3)")]
+
+
+def test_ipython_prompts_and_doctest_in_a_plain_text_note() -> None:
+    text = """索引
+In [1]: m = torch.arange(6).view(2, 3)
+
+In [2]: m[:, 1]
+Out[2]: tensor([1, 4])
+
+In [3]: for r in m:
+   ...:     print(r.sum().item())
+   ...:
+3
+12
+再看 doctest
+>>> m.shape
+torch.Size([2, 3])
+"""
+    assert claims(text, "ipy.txt") == [
+        (5, "doctest", "tensor([1, 4])", "m[:, 1]"),
+        (10, "doctest", "3\n12", "for r in m:\n    print(r.sum().item())"),
+        (14, "doctest", "torch.Size([2, 3])", "m.shape"),
+    ]

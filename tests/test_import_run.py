@@ -264,3 +264,24 @@ v.sum()  # tensor(3)
     c = run_tnquiz("check", "drafts", cwd=tmp_path)
     assert c.returncode == 0, c.stdout + c.stderr
     assert "2 cards checked: 2 ok, 0 skipped, 0 problems" in c.stdout
+
+
+def test_doctest_and_ipython_sessions_are_checked(tmp_path: Path) -> None:
+    text = """In [1]: m = torch.arange(6).view(2, 3)
+
+In [2]: m[:, 1]
+Out[2]: tensor([1, 4])
+
+In [3]: m.T.shape
+Out[3]: torch.Size([2, 3])
+
+>>> for r in m:
+...     print(r.sum().item())
+3
+12
+"""
+    _, r = _import(tmp_path, "ipy.txt", text, "--json")
+    doc = json.loads(r.stdout)
+    assert [(c["line"], c["verdict"], c["actual"]) for c in doc["claims"]] == [
+        (4, "confirmed", "tensor([1, 4])"), (7, "contradicted", "torch.Size([3, 2])"),
+        (11, "confirmed", "3\n12")]

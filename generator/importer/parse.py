@@ -8,7 +8,8 @@ order in one session); a *claim* is what the note says a step (or a run of steps
 2. comment lines right after such a line (``#> ...`` always; ``# ...`` when the text looks like output);
 3. a fence with no language / ``text`` / ``output`` / ``console`` right after a code fence, or plain lines
    (or a fence) after a label such as ``Output:``, ``输出：``, ``运行结果：``, ``输出结果如下：``;
-4. doctest sessions: ``>>>``/``...`` prompts with the expected output on the next lines;
+4. doctest sessions: ``>>>``/``...`` prompts with the expected output on the next lines (IPython's
+   ``In [1]:``/``...:``/``Out[1]:`` prompts too);
 5. lines that look like output right after a bare expression or a print, in a fence or in a plain-text
    note with no fences at all, where code lines, prose and pasted output alternate.
 """
@@ -436,7 +437,8 @@ def _plain_items(lines: list[str], start: int) -> list[_Item]:
             region.append((i + 1, line))  # a REPL line: a bare name, then its value
             i += 1
             continue
-        if t.startswith(">>>") or (region and (t.startswith("#") or looks_like_output(t))):
+        if (t.startswith(">>>") or _IPYTHON_IN.match(t) or _IPYTHON_OUT.match(t)
+                or (region and (t.startswith(("#", "...")) or looks_like_output(t)))):
             region.append((i + 1, line))
             i += 1
             continue
@@ -523,6 +525,8 @@ def _assemble(b: _Builder, items: list[_Item], plain: bool) -> None:
 def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list[int]:
     """A code region (a fence, or code lines of a plain note) with its claims -> steps."""
     b.block += 1
+    if any(_IPYTHON_IN.match(t) for _, t in body):
+        body = [(n, _from_ipython(t)) for n, t in body]
     if any(t.lstrip().startswith(">>>") for _, t in body):
         return _doctest_region(b, body, heading)
     region: list[int] = []
@@ -585,6 +589,20 @@ def _code_region(b: _Builder, body: list[tuple[int, str]], heading: str) -> list
         i += 1
     region += b.add_region(code, heading)
     return region
+
+
+_IPYTHON_IN = re.compile(r"^\s*In \[\d*\]:\s?")
+_IPYTHON_MORE = re.compile(r"^\s*\.\.\.+:\s?")
+_IPYTHON_OUT = re.compile(r"^\s*Out\[\d*\]:\s?")
+
+
+def _from_ipython(line: str) -> str:
+    """IPython/Jupyter prompts as doctest ones: ``In [3]: x`` -> ``>>> x``, ``Out[3]: v`` -> ``v``."""
+    for prompt, repl in ((_IPYTHON_IN, ">>> "), (_IPYTHON_MORE, "... "), (_IPYTHON_OUT, "")):
+        m = prompt.match(line)
+        if m:
+            return repl + line[m.end():]
+    return line
 
 
 def _is_output_line(s: str) -> bool:
