@@ -259,6 +259,10 @@ v.sum()  # tensor(3)
     assert doc["claims"][0]["actual"].startswith("SyntaxError")
     assert "draft: drafts/x.yaml: new (1 cards)" in r.stderr
     assert "draft: drafts/b-x.yaml: new (1 cards)" in r.stderr
+    (tmp_path / "notes" / "prose.md").write_text("Just words.\n", encoding="utf-8")
+    r = run_tnquiz("import", "notes/prose.md", "--out", "drafts", cwd=tmp_path)
+    assert r.stderr == "draft: notes/prose.md: no claim tied to code, no draft\n"
+    assert r.stdout == "0 claims in the notes: 0 confirmed, 0 contradicted, 0 random, 0 error, 0 skipped, 0 unchecked\n"
     draft = (tmp_path / "drafts" / "x.yaml").read_text(encoding="utf-8")
     assert "\n# x.md:7: no card: its code does not compile (line 3: SyntaxError: invalid syntax)\n" in draft
     c = run_tnquiz("check", "drafts", cwd=tmp_path)

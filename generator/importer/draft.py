@@ -35,10 +35,12 @@ class Written:
     note: str
     path: Path
     cards: int
-    status: str  # "new", "updated", "unchanged", "beside" (the draft was edited: written beside it)
+    status: str  # "new", "updated", "unchanged", "beside" (the draft was edited: written beside it), "none"
     edited: Path | None = None
 
     def message(self) -> str:
+        if self.status == "none":
+            return f"{self.note}: no claim tied to code, no draft"
         if self.status == "beside":
             return (f"{self.edited}: edited since it was drafted, left as it is; "
                     f"wrote the new draft beside it: {self.path} ({self.cards} cards)")
@@ -163,6 +165,7 @@ def write_drafts(result: ImportResult, out: Path) -> list[Written]:
     for note in result.notes:
         checked = [c for c in result.checked if c.note is note]
         if not any(c.claim.steps for c in checked):
+            written.append(Written(note.path, out, 0, "none"))
             continue
         stem = Path(note.path).stem
         if stem in stems:  # `a/x.md` and `b/x.md`: one draft (and one set of ids) each
