@@ -97,7 +97,7 @@ def import_notes(paths: Sequence[Path], *, cuda: bool, jobs: int | None = None,
                     results = [dep]
             verdict = compare(claim.target, claim.claimed, results)
             last = results[-1] if results else {}
-            answer = last.get("value") if claim.target in ("value", "shape") else None
+            answer = last.get("value") if claim.target in ("value", "shape", "doctest") else None
             if answer is None and not last.get("error"):
                 answer = {"type": "output", "text": "".join(r.get("stdout") or "" for r in results)}
             checked.append(Checked(note, claim, verdict, answer))
