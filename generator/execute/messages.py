@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from generator.model import Answer, Card, RunError, RunResult
@@ -82,6 +82,20 @@ class Job:
     timeout: float = 10.0
     requires: tuple[str, ...] = ()
     device: str = "cpu"
+    # a note's code run as one session (``tnquiz import``; generator/execute/session.py)
+    kind: str = "card"  # "card" or "session"
+    steps: tuple[dict[str, Any], ...] = ()
+    step_timeout: float = 10.0
+    cuda: bool = False
+
+    @classmethod
+    def for_session(cls, n: int, nonce: str, d: dict[str, Any]) -> Job:
+        """A session job from the importer's dict (``kind``, ``file``, ``steps``, ``timeout``, ...)."""
+        return cls.from_dict({"job": n, "nonce": nonce, "id": d.get("id", ""), "file": d.get("file", ""),
+                              "line": d.get("line", 1), "seed": d.get("seed", 0),
+                              "timeout": d.get("timeout", 10.0), "kind": "session",
+                              "steps": d.get("steps", []), "step_timeout": d.get("step_timeout", 10.0),
+                              "cuda": d.get("cuda", False)})
 
     @classmethod
     def for_card(cls, n: int, nonce: str, card: Card, device: str, timeout: float) -> Job:
@@ -98,6 +112,7 @@ class Job:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["choices"] = list(self.choices)
         d["requires"] = list(self.requires)
+        d["steps"] = list(self.steps)
         return d
 
     @classmethod
@@ -106,9 +121,23 @@ class Job:
             raise ValueError(f"a job must be an object, found {type(d).__name__}")
         kw: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in d:
+            if f.name in d:
+                kw[f.name] = d[f.name]
+            elif f.name in ("job", "nonce", "id", "file", "line"):
                 raise ValueError(f"a job needs `{f.name}`")
-            kw[f.name] = d[f.name]
+            else:
+                kw[f.name] = f.default if f.default is not MISSING else ()
+        kw["choices"], kw["requires"], kw["steps"] = (
+            list(kw["choices"]) if isinstance(kw["choices"], tuple) else kw["choices"],
+            list(kw["requires"]) if isinstance(kw["requires"], tuple) else kw["requires"],
+            list(kw["steps"]) if isinstance(kw["steps"], tuple) else kw["steps"])
+        _check(kw["kind"] in ("card", "session"), "kind", kw["kind"])
+        _check(isinstance(kw["steps"], list) and all(isinstance(x, dict) for x in kw["steps"]), "steps", kw["steps"])
+        kw["steps"] = tuple(kw["steps"])
+        st = kw["step_timeout"]
+        _check(isinstance(st, (int, float)) and not isinstance(st, bool) and math.isfinite(st) and st > 0,
+               "step_timeout", st)
+        _check(isinstance(kw["cuda"], bool), "cuda", kw["cuda"])
         _check(isinstance(kw["job"], int) and not isinstance(kw["job"], bool), "job", kw["job"])
         for k in ("nonce", "id", "file", "setup", "code", "device"):
             _check(isinstance(kw[k], str), k, kw[k])
@@ -136,14 +165,16 @@ class Reply:
     result: RunResult | None = None  # with OK
     reason: str | None = None  # with SKIPPED, TIMEOUT, CRASH, ERROR: ``FILE:LINE [ID]: ...`` (skips: bare)
     cacheable: bool = False  # with SKIPPED
+    session: dict[str, Any] | None = None  # with OK, for a session job: ``{"steps", "torch_version"}``
 
     def to_dict(self) -> dict[str, Any]:
         return {"job": self.job, "nonce": self.nonce, "status": self.status.value,
-                "result": self.result.to_dict() if self.result is not None else None,
+                "result": self.result.to_dict() if self.result is not None else self.session,
                 "reason": self.reason, "cacheable": self.cacheable}
 
     @classmethod
-    def from_dict(cls, d: Any) -> Reply:
+    def from_dict(cls, d: Any, kind: str = "card") -> Reply:
+        """A reply to a job of ``kind`` (``card``: its result is a ``RunResult``)."""
         if not isinstance(d, dict):
             raise ValueError(f"a reply must be an object, found {type(d).__name__}")
         job, nonce = d.get("job"), d.get("nonce")
@@ -157,11 +188,25 @@ class Reply:
         _check(reason is None or isinstance(reason, str), "reason", reason)
         cacheable = d.get("cacheable", False)
         _check(isinstance(cacheable, bool), "cacheable", cacheable)
-        result = parse_result(d.get("result")) if status is ReplyStatus.OK else None
+        result = session = None
+        if status is ReplyStatus.OK and kind == "session":
+            session = parse_session(d.get("result"))
+        elif status is ReplyStatus.OK:
+            result = parse_result(d.get("result"))
         if status is not ReplyStatus.OK and reason is None:
             raise ValueError(f"a `{status.value}` reply needs a reason")
         return cls(job=job, nonce=nonce, status=status, result=result,  # type: ignore[arg-type]
-                   reason=clean_text(reason) if reason is not None else None, cacheable=cacheable)
+                   reason=clean_text(reason) if reason is not None else None, cacheable=cacheable,
+                   session=session)
+
+
+def parse_session(d: Any) -> dict[str, Any]:
+    """A session's result (``{"steps": [...], "torch_version": ...}``) from untrusted JSON data."""
+    _check(isinstance(d, dict), "result", d)
+    steps = d.get("steps")
+    _check(isinstance(steps, list) and all(isinstance(s, dict) for s in steps), "steps", steps)
+    _check(isinstance(d.get("torch_version", ""), str), "torch_version", d.get("torch_version"))
+    return dict(clean(d))
 
 
 def _check(ok: bool, name: str, value: Any) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from generator.execute.cache import Cache, key, package_version
+from generator.execute.cache import default_dir as default_cache_dir
 from generator.execute.messages import Job, Reply, ReplyStatus
 from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
 from generator.model import Card, Outcome, RunResult
@@ -146,7 +147,7 @@ class _Worker:
             raise WorkerDied(f"the worker process died ({e})") from e
         data = self._readline(job.timeout + WORKER_GRACE)
         try:
-            reply = Reply.from_dict(data)
+            reply = Reply.from_dict(data, kind=job.kind)
         except ValueError as e:
             raise ProtocolError(f"the worker's reply is malformed ({e})") from None
         if reply.job != job.job or not hmac.compare_digest(reply.nonce, job.nonce):
@@ -396,6 +397,63 @@ def run_cards(
 
 def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+# --- tnquiz import: note sessions (generator/execute/session.py) on worker processes ---
+def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -> list[dict[str, Any]]:
+    """Run ``{"kind": "session", ...}`` jobs on worker processes (sandboxed like cards); one reply
+    each, in order: ``{"status", "result", "reason"}`` with ``result`` the session's steps when ok."""
+    replies: list[dict[str, Any]] = [{} for _ in jobs]
+    q: queue.Queue[int] = queue.Queue()
+    for i in range(len(jobs)):
+        q.put(i)
+    box, _ = choose_sandbox(None, hidden=[default_cache_dir()])
+    pool = _Pool(False, box)
+
+    def one(worker: _Worker | None, i: int) -> tuple[_Worker | None, dict[str, Any]]:
+        where = f"{jobs[i].get('file')}"
+        job = Job.for_session(i, secrets.token_hex(16), jobs[i])
+        if worker is None:
+            worker = pool.start()
+        try:
+            reply = worker.run(job)
+        except WorkerDied as e:
+            pool.close(worker)
+            return None, {"status": "crash", "reason": f"{where}: {e}"}
+        except ProtocolError as e:
+            pool.close(worker)
+            return None, {"status": "error", "reason": f"{where}: {e}"}
+        return worker, {"status": reply.status.value, "result": reply.session, "reason": reply.reason}
+
+    def work() -> None:
+        worker: _Worker | None = None
+        try:
+            while not pool.stopping:
+                try:
+                    i = q.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    worker, replies[i] = one(worker, i)
+                except Exception as e:  # tnquiz's failure, this session's alone
+                    if worker is not None:
+                        with contextlib.suppress(Exception):
+                            pool.close(worker)
+                    worker = None
+                    replies[i] = {"status": "error", "reason": f"{jobs[i].get('file')}: {_describe(e)}"}
+        finally:
+            if worker is not None:
+                pool.close(worker)
+
+    with _signals_stop_the_build(pool), not_inspectable():
+        threads = [threading.Thread(target=work, daemon=True)
+                   for _ in range(max(1, min(n_workers or default_jobs(), len(jobs))))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return replies
+# --- end tnquiz import ---
 
 
 def _outcome(card: Card, dev: str, reply: Reply) -> Outcome:

@@ -45,6 +45,7 @@ from generator.execute.messages import (
     ReplyStatus,
     clean,
     parse_result,
+    parse_session,
     truncate,
 )
 from generator.execute.sandbox import (
@@ -131,6 +132,11 @@ def _seed(seed: int, cuda: bool) -> None:
 
 def run_card(job: dict[str, Any]) -> dict[str, Any]:
     """Run one card in this (forked) process; returns a ``RunResult`` dict or a skip."""
+    # --- tnquiz import: a note's code as one session (generator/execute/session.py) ---
+    if job.get("kind") == "session":
+        from generator.execute.session import run_session
+        return run_session(job, torch, describe, error_answer, _seed)
+    # --- end tnquiz import ---
     for req in job.get("requires", ()):
         if req == "cuda" and not torch.cuda.is_available():
             return {"skipped": "requires cuda: no CUDA device is available"}
@@ -435,6 +441,11 @@ def serve_one(job: Job) -> Reply:
             return Reply(job.job, job.nonce, ReplyStatus.TIMEOUT,
                          reason=f"{where}: timed out after {job.timeout:g} s and was killed")
         return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: {_describe_status(status)}")
+    if job.kind == "session":
+        try:
+            return Reply(job.job, job.nonce, ReplyStatus.OK, session=parse_session(res))
+        except ValueError as e:
+            return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: it gave a malformed result ({e})")
     if isinstance(res, dict) and "skipped" in res:
         return Reply(job.job, job.nonce, ReplyStatus.SKIPPED, reason=str(res["skipped"]),
                      cacheable=res.get("cacheable") is True)
