@@ -96,3 +96,19 @@ def test_unencodable_text_is_escaped_and_long_text_marked() -> None:
     long = "x" * (TEXT_CAP + 10)
     assert truncate(long) == "x" * TEXT_CAP + "\n[tnquiz: truncated, 10 more characters]"
     assert truncate("short") == "short"
+
+
+def test_a_session_job_and_its_reply_round_trip() -> None:
+    steps = [{"line": 3, "code": "x = 1", "mode": "exec", "uses": [], "defines": ["x"], "error": None, "run": True}]
+    job = Job.for_session(2, "n", {"kind": "session", "file": "notes/a.md", "line": 1, "id": "a", "seed": 0,
+                                   "cuda": False, "step_timeout": 5, "timeout": 25.0, "steps": steps})
+    assert job.kind == "session" and job.steps == tuple(steps)
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+    session = {"steps": [{"stdout": "a\ud800", "value": None, "error": None, "skipped": None}], "torch_version": "t"}
+    reply = Reply.from_dict(Reply(2, "n", ReplyStatus.OK, session=session).to_dict(), kind="session")
+    assert reply.session == {"steps": [{"stdout": "a\\ud800", "value": None, "error": None, "skipped": None}],
+                             "torch_version": "t"}
+    with pytest.raises(ValueError):
+        Reply.from_dict({"job": 2, "nonce": "n", "status": "ok", "result": {"steps": "x"}}, kind="session")
+    with pytest.raises(ValueError):
+        Job.for_session(1, "n", {"file": "a.md", "steps": ["not a step"]})
