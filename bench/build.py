@@ -5,7 +5,9 @@ For the bundled deck and a generated 2,000-card deck it times: the floor `python
 a cold build (empty cache), a warm build (nothing changed) and a one-card-edit rebuild, each as a
 fresh `python -m generator build` process, and reports each as a ratio to the floor, with the peak
 memory of the largest process. Targets (issue #2): cold bundled <= 1.5x floor; warm <= 0.3x floor and
-no torch import; one-card edit <= floor + 0.5 s; 2,000 cards cold <= 4x floor.
+no torch import; one-card edit <= floor + 0.5 s; 2,000 cards cold <= 4x floor. Builds run with
+``--isolation auto`` (the default: pure cards share a reused child); each cold build is also timed
+with ``--isolation fork`` (a fresh child per card) beside it.
 
     python bench/build.py [--repeat N] [--jobs N]
 """
@@ -83,14 +85,19 @@ def measure(name: str, deck: Path, floor: float, jobs: int | None, repeat: int, 
     base = [sys.executable, "-m", "generator", "build", str(deck), "--out", str(tmp / f"out-{name}")]
     if jobs:
         base += ["--jobs", str(jobs)]
-    colds, warms, edits = [], [], []
-    mem = {"cold": 0, "warm": 0, "edit": 0}
+    colds, forks, warms, edits = [], [], [], []
+    mem = {"cold": 0, "fork": 0, "warm": 0, "edit": 0}
     for r in range(repeat):
         work = tmp / f"{name}-{r}"
         shutil.copytree(deck, work)
         cmd = [*base]
         cmd[4] = str(work)
         env = {**os.environ, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}")}
+        fork_cmd = [*cmd, "--isolation", "fork"]
+        fork_cmd[fork_cmd.index("--out") + 1] = str(tmp / f"out-{name}-{r}-fork")
+        s, m, err = timed(fork_cmd, {**env, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}-fork")})
+        forks.append(s)
+        mem["fork"] = max(mem["fork"], m)
         s, m, err = timed(cmd, env)
         colds.append(s)
         mem["cold"] = max(mem["cold"], m)
@@ -108,7 +115,9 @@ def measure(name: str, deck: Path, floor: float, jobs: int | None, repeat: int, 
         if "; 1 run," not in err:
             raise SystemExit(f"one-card edit did not run exactly one card: {err}")
     cold, warm, edit = statistics.median(colds), statistics.median(warms), statistics.median(edits)
+    fork = statistics.median(forks)
     rows.append((f"{name}: cold build", cold, mem["cold"], f"{cold / floor:.2f}x floor"))
+    rows.append((f"{name}: cold build, --isolation fork", fork, mem["fork"], f"{fork / floor:.2f}x floor"))
     rows.append((f"{name}: warm build", warm, mem["warm"],
                  f"{warm / floor:.2f}x floor, torch imported: {'yes' if torch_imported else 'no'}"))
     rows.append((f"{name}: one-card edit", edit, mem["edit"], f"floor + {edit - floor:.2f} s"))

@@ -63,13 +63,14 @@ class _Progress:
 
 
 def _run(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cache: bool,
-         on_workers: Any = None) -> Any:
+         on_workers: Any = None, isolation: str = "auto") -> Any:
     from generator.pipeline import build
 
     progress = _Progress()
     try:
         return build(list(paths), cache=_cache(no_cache), device=device, jobs=jobs,
-                     on_total=progress.total, on_done=progress.step, on_workers=on_workers)
+                     on_total=progress.total, on_done=progress.step, on_workers=on_workers,
+                     isolation=isolation)
     finally:
         progress.close()
 
@@ -88,6 +89,9 @@ DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), de
                       help="Run every card on this device (default: each card's own `device`).")
 JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
                     help="Worker processes (default: half the CPU cores; each keeps about two busy).")
+ISOLATION = click.option("--isolation", type=click.Choice(["auto", "fork"]), default="auto", show_default=True,
+                         help="fork: every card in a fresh process; auto: cards that provably leave no "
+                              "trace share one (same answers, faster; see docs/isolation.md).")
 NO_CACHE = click.option("--no-cache", is_flag=True, help="Run every card again; do not read or write the cache.")
 
 
@@ -97,12 +101,13 @@ NO_CACHE = click.option("--no-cache", is_flag=True, help="Run every card again; 
               show_default=True, help="Where to write tnquiz.apkg, quiz.html and cards.json.")
 @DEVICE
 @JOBS
+@ISOLATION
 @NO_CACHE
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A folder whose anki/ and html/ templates override the bundled ones.")
 @click.option("--split", is_flag=True, help="Also write one .apkg per top-level deck.")
-def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | None, no_cache: bool,
-          templates: Path | None, split: bool) -> None:
+def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | None, isolation: str,
+          no_cache: bool, templates: Path | None, split: bool) -> None:
     """Run every card and write the Anki deck, the HTML quiz and cards.json.
 
     With no PATHS, builds the bundled deck. PATHS are YAML card files or folders of them.
@@ -116,7 +121,7 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     """
     from generator.render import prepare, render_all
 
-    result = _run(paths, device, jobs, no_cache, on_workers=prepare)  # renderers load meanwhile
+    result = _run(paths, device, jobs, no_cache, on_workers=prepare, isolation=isolation)  # renderers load meanwhile
     _report_problems(result.problems)
 
     try:
@@ -141,8 +146,9 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
 @PATHS
 @DEVICE
 @JOBS
+@ISOLATION
 @NO_CACHE
-def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cache: bool) -> None:
+def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, isolation: str, no_cache: bool) -> None:
     """Run the cards and report every claim PyTorch contradicts; write nothing.
 
     Reports, doctest-style, every `expect` that the live answer contradicts, every `raises` that
@@ -154,7 +160,7 @@ def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cach
       tnquiz check                      # the bundled deck
       tnquiz check cards/shapes.yaml
     """
-    result = _run(paths, device, jobs, no_cache)
+    result = _run(paths, device, jobs, no_cache, isolation=isolation)
     failures = [str(p) for p in result.problems]
     for c in result.cards:
         if c.status == "failed":

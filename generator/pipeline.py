@@ -46,12 +46,13 @@ def build(
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     on_workers: Callable[[], None] | None = None,
+    isolation: str = "auto",
 ) -> BuildResult:
     loaded = load_paths(paths)
     if on_total:
         on_total(len(loaded.cards))
     outcomes = run_cards(loaded.cards, cache=cache, device=device, jobs=jobs,
-                         on_done=on_done, on_workers=on_workers)
+                         on_done=on_done, on_workers=on_workers, isolation=isolation)
     built = tuple(verify(o) for o in outcomes)
     versions = sorted({c.torch_version for c in built if c.torch_version})
     deck = Deck(cards=built, generator=f"tnquiz {__version__}",

@@ -87,6 +87,8 @@ class Job:
     steps: tuple[dict[str, Any], ...] = ()
     step_timeout: float = 10.0
     cuda: bool = False
+    # provably pure (generator/execute/purity.py): it may run in the worker's reused child
+    pure: bool = False
 
     @classmethod
     def for_session(cls, n: int, nonce: str, d: dict[str, Any]) -> Job:
@@ -98,11 +100,11 @@ class Job:
                               "cuda": d.get("cuda", False)})
 
     @classmethod
-    def for_card(cls, n: int, nonce: str, card: Card, device: str, timeout: float) -> Job:
+    def for_card(cls, n: int, nonce: str, card: Card, device: str, timeout: float, pure: bool = False) -> Job:
         return cls(job=n, nonce=nonce, id=card.id, file=card.file, line=card.line, setup=card.setup,
                    code=card.code, answer=card.answer, raises=card.raises, output=card.output,
                    choices=tuple(card.choices), seed=card.seed, timeout=timeout,
-                   requires=tuple(card.requires), device=device)
+                   requires=tuple(card.requires), device=device, pure=pure)
 
     @property
     def where(self) -> str:
@@ -138,6 +140,7 @@ class Job:
         _check(isinstance(st, (int, float)) and not isinstance(st, bool) and math.isfinite(st) and st > 0,
                "step_timeout", st)
         _check(isinstance(kw["cuda"], bool), "cuda", kw["cuda"])
+        _check(isinstance(kw["pure"], bool) and not (kw["pure"] and kw["kind"] != "card"), "pure", kw["pure"])
         _check(isinstance(kw["job"], int) and not isinstance(kw["job"], bool), "job", kw["job"])
         for k in ("nonce", "id", "file", "setup", "code", "device"):
             _check(isinstance(kw[k], str), k, kw[k])

@@ -1,7 +1,9 @@
 """Stage 2a: run cards in a pool of worker processes, with the cache in front of them.
 
 This module never imports torch: it starts ``python -m generator.execute.worker`` processes (each imports
-torch once and forks a pristine child per card) only when some card is not cached.
+torch once and runs cards in pristine children forked from it) only when some card is not cached.
+With ``isolation="auto"`` it marks each provably pure card (``purity.impurity``) so that the worker
+may run it in a reused child; ``"fork"`` gives every card a fresh child (docs/isolation.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import IO, Any
 from generator.execute.cache import Cache, key, package_version
 from generator.execute.cache import default_dir as default_cache_dir
 from generator.execute.messages import Job, Reply, ReplyStatus
+from generator.execute.purity import impurity
 from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
 from generator.model import Card, Outcome, RunResult
 
@@ -76,6 +79,9 @@ class WorkerDied(Exception):
 class ProtocolError(Exception):
     """The worker's reply is malformed or is not the answer to the job sent: tnquiz cannot trust it."""
 
+
+#: ``auto``: pure cards share a reused child; ``fork``: a fresh child for every card.
+ISOLATION = ("auto", "fork")
 
 #: The longest timeout honoured; larger ones (``.inf``) are clamped to it.
 MAX_TIMEOUT = 24 * 3600.0
@@ -280,6 +286,7 @@ def run_cards(
     on_workers: Callable[[], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     sandbox: bool | None = None,
+    isolation: str = "auto",
 ) -> list[Outcome]:
     """Exactly one outcome per card, in order: from the cache, or by running it in a worker process.
 
@@ -288,8 +295,11 @@ def run_cards(
     ``on_workers`` is called once workers are starting (each takes about a second to import
     torch), so that the caller can use that second. ``on_warning`` gets one line for each thing the
     user should know that does not fail a card (no sandbox, a cache that cannot be written), once
-    per call. ``sandbox``: None follows ``TNQUIZ_SANDBOX`` (on unless ``0``).
+    per call. ``sandbox``: None follows ``TNQUIZ_SANDBOX`` (on unless ``0``). ``isolation``: see
+    ``ISOLATION``.
     """
+    if isolation not in ISOLATION:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATION)}, found {isolation!r}")
     outcomes: list[Outcome | None] = [None] * len(cards)
     lock = threading.Lock()
     warned: set[str] = set()
@@ -309,6 +319,7 @@ def run_cards(
             on_done(oc)
 
     todo: list[tuple[int, Card, str, str, float]] = []
+    pure: set[int] = set()  # cards that may run in a reused child
     for i, card in enumerate(cards):
         try:
             known = lookup(card, cache, device)
@@ -319,6 +330,8 @@ def run_cards(
             timeout = card_timeout(card)
             Job.from_dict(Job.for_card(i, "", card, dev, timeout).to_dict())  # what the worker would refuse
             todo.append((i, card, dev, key(card, dev), timeout))
+            if isolation == "auto" and impurity(card) is None:
+                pure.add(i)
         except Exception as e:  # any failure is this card's alone
             done(i, Outcome(card, card.device, machinery=f"{_where(card)}: cannot be run: {_describe(e)}"))
     if todo:
@@ -339,7 +352,7 @@ def run_cards(
             """Run one card; returns the worker to go on with (None: start a new one) and the outcome."""
             if worker is None:
                 worker = pool.start()
-            job = Job.for_card(n, secrets.token_hex(16), card, dev, timeout)
+            job = Job.for_card(n, secrets.token_hex(16), card, dev, timeout, pure=n in pure)
             try:
                 reply = worker.run(job)
             except WorkerDied as e:

@@ -1,11 +1,14 @@
 """Stage 2b: the snippet worker, the only module that imports torch.
 
 Run as ``python -m generator.execute.worker``. It imports torch once, then serves jobs read as JSON lines on
-stdin: for each card it forks a child that runs the card in a pristine copy of this process (fresh
-namespace, seeded RNG, its own temporary working directory) and sends the result back over a pipe.
-Whatever the card does (change the default dtype, grad mode, print options or threads, import
-modules, write files, crash the interpreter, loop forever) dies with the child. The server waits
-with the card's timeout and kills a runaway; it answers one JSON line per job on stdout.
+stdin: cards run in children forked from this process, which never runs a card itself (fresh
+namespace, seeded RNG, a temporary working directory), and send their results back over a pipe.
+An impure card (``Job.pure`` false) runs alone in a fresh child: whatever it does (change the
+default dtype, grad mode, print options or threads, import modules, write files, crash the
+interpreter, loop forever) dies with the child. Pure cards run one after another in a reused
+child, which compares a fingerprint of its state after each card and ends at any change
+(docs/isolation.md). The server waits with the card's timeout and kills a runaway; it answers one
+JSON line per job on stdout.
 
 CUDA cannot be initialised before a fork, so this process never touches the GPU: a CUDA card's child
 initialises CUDA itself (slower per card, equally isolated).
@@ -15,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
 import importlib
 import io
 import json
 import os
 import random
 import re
+import secrets
 import select
 import shutil
 import signal
@@ -37,6 +42,7 @@ import torch
 import torch.nn
 import torch.nn.functional
 
+from generator.execute import state
 from generator.execute.messages import (
     TEXT_CAP,
     VALUE_CAP,
@@ -56,6 +62,11 @@ from generator.execute.sandbox import (
 )
 
 MAX_VALUES = 1000
+#: A reused child runs at most this many cards, and goes once it has grown by MAX_GROWTH bytes.
+MAX_CARDS_PER_CHILD = 200
+MAX_GROWTH = 256 << 20
+#: A reply frame longer than this is not one of ours.
+MAX_REPLY = 64 << 20
 
 
 def describe(value: Any) -> dict[str, Any]:
@@ -250,11 +261,64 @@ def _capped(result: dict[str, Any]) -> dict[str, Any]:
     return clean(result)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
+_FRAME = 8  # bytes of a frame's length prefix
+
+
+def _frame(data: bytes) -> bytes:
+    return len(data).to_bytes(_FRAME, "big") + data
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            return None
         chunks.append(chunk)
+        got += len(chunk)
     return b"".join(chunks)
+
+
+def _read_frame(fd: int) -> bytes | None:
+    """One length-prefixed message; None at the end of the stream (or a cut one)."""
+    head = _read_exactly(fd, _FRAME)
+    return None if head is None else _read_exactly(fd, int.from_bytes(head, "big"))
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _run_jobs(job_r: int, res_w: int) -> None:
+    """Run the jobs sent to this child, one after another, while each is pure and left no trace.
+
+    An impure job is the child's only one. Before its first pure job the child takes a fingerprint
+    of its (still pristine) state; after each pure job it compares, and stops at any change, at
+    MAX_GROWTH bytes grown, or when the server closes the pipe (each reply says which). Each reply
+    carries the job's ``token``, which only the server and this function know (a pure card cannot
+    reach the frames that hold it): bytes a card writes into this process's pipes through
+    ``/proc/self/fd`` cannot pass for a reply, and bytes in the job pipe end the child.
+    """
+    baseline: dict[str, Any] | None = None
+    start_rss = 0
+    while (data := _read_frame(job_r)) is not None:
+        job = json.loads(data)
+        token = job.pop("token", "")
+        pure = job.get("pure") is True
+        if pure and baseline is None:
+            baseline, start_rss = state.fingerprint(), _rss()
+        res = run_card(job)
+        left: list[str] = []
+        if pure and baseline is not None:
+            left = state.changed(baseline, state.fingerprint())
+            if _rss() - start_rss > MAX_GROWTH:
+                left.append("memory")
+            if select.select([job_r], [], [], 0)[0]:  # the server sends nothing while a card runs
+                left.append("the job pipe")
+        _write_all(res_w, _frame(json.dumps({"token": token, "result": res, "left": left}).encode()))
+        if not pure or left:
+            return
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -264,7 +328,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _child(job_r: int, res_w: int, tmp: str) -> None:
-    """In a forked child: isolate, wait for a job, run it, write the result, exit without cleanup."""
+    """In a forked child: isolate, run the jobs sent, write each result, exit without cleanup."""
     code = 0
     try:
         os.setpgid(0, 0)
@@ -279,12 +343,9 @@ def _child(job_r: int, res_w: int, tmp: str) -> None:
         os.dup2(devnull, 1)  # nor write into our protocol
         os.dup2(devnull, 2)
         os.chdir(tmp)
-        data = _read_all(job_r)
-        if data:  # empty: the server is shutting down
-            res = run_card(json.loads(data))
-            os.chdir("/")
-            _write_all(res_w, json.dumps(res).encode())
-            os.close(res_w)  # the server has its answer now, while this process is torn down
+        _run_jobs(job_r, res_w)  # none (the server is shutting down), one, or several pure ones
+        os.chdir("/")
+        os.close(res_w)  # the server has its answer now, while this process is torn down
     except BaseException:
         code = 70
     finally:
@@ -323,15 +384,23 @@ class _Spare:
         os.close(job_r)
         os.close(res_w)
 
-    def send(self, job: Job) -> None:
+    cards = 0  # jobs sent to this child
+    job_open = True
+
+    def send(self, job: Job, token: str) -> None:
         data = job.to_dict()
         del data["nonce"]  # the card's process never sees it, so it cannot forge a reply
-        _write_all(self.job_w, json.dumps(data).encode())
-        self.close_job()
+        data["token"] = token  # known to the child's machinery; a pure card cannot reach it
+        _write_all(self.job_w, _frame(json.dumps(data).encode()))
+        self.cards += 1
+        if not job.pure:
+            self.close_job()  # its only job
 
     def close_job(self) -> None:
-        os.close(self.job_w)
-        _parent_fds.discard(self.job_w)
+        if self.job_open:
+            self.job_open = False
+            os.close(self.job_w)
+            _parent_fds.discard(self.job_w)
 
     def close_result(self) -> None:
         os.close(self.res_r)
@@ -339,6 +408,7 @@ class _Spare:
 
 
 _spare: _Spare | None = None
+_reused: _Spare | None = None  # the child that runs pure cards one after another, between two of them
 
 
 def _children() -> set[int]:
@@ -359,7 +429,7 @@ def _kill_strays() -> None:
     parent is gone, and is killed here (its own children then come to us: repeat).
     """
     for _ in range(100):
-        known = set(_exiting) | ({_spare.pid} if _spare is not None else set()) | set(_running)
+        known = set(_exiting) | set(_running) | {c.pid for c in (_spare, _reused) if c is not None}
         strays = _children() - known
         if not strays:
             return
@@ -389,58 +459,92 @@ def _reap(block: bool) -> None:
     _kill_strays()
 
 
+def _read_reply(child: _Spare, deadline: float) -> tuple[bytes | None, str]:
+    """The child's next frame and ``"ok"``; or None and why not: ``"timeout"``, ``"ended"`` (the
+    child closed its end without a whole frame) or ``"malformed"`` (a frame too long, or bytes after
+    it: the child sends one frame a job, so a card wrote into its reply channel)."""
+    buf = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, "timeout"
+        ready, _, _ = select.select([child.res_r], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(child.res_r, 1 << 16)
+        if not chunk:
+            return None, "ended"
+        buf += chunk
+        if len(buf) >= _FRAME:
+            need = _FRAME + int.from_bytes(buf[:_FRAME], "big")
+            if need - _FRAME > MAX_REPLY:
+                return None, "malformed"
+            if len(buf) >= need:
+                return (buf[_FRAME:], "ok") if len(buf) == need else (None, "malformed")
+
+
+def _retire(child: _Spare) -> None:
+    """Done with a child that gave its result: it exits (or has) and is reaped later."""
+    child.close_job()
+    child.close_result()
+    _exiting[child.pid] = child.tmp
+
+
 def serve_one(job: Job) -> Reply:
-    global _spare
-    child = _spare or _Spare()
-    _spare = None
+    global _spare, _reused
+    if job.pure and _reused is not None:
+        child, _reused = _reused, None
+    else:
+        child, _spare = _spare or _Spare(), None
     _running.add(child.pid)
     deadline = time.monotonic() + job.timeout
-    child.send(job)
-    _spare = _Spare()  # forked while the card runs
-    chunks: list[bytes] = []
-    timed_out = False
+    token = secrets.token_hex(16)
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([child.res_r], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(child.res_r, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        child.close_result()
+        child.send(job, token)
+    except OSError:  # a reused child that died between two cards: this card gets a fresh one
+        _running.discard(child.pid)
+        _retire(child)
+        child, _spare = _spare or _Spare(), None
+        _running.add(child.pid)
+        child.send(job, token)
+    if _spare is None:
+        _spare = _Spare()  # forked while the card runs
+    try:
+        data, why = _read_reply(child, deadline)
+    except BaseException:
+        _running.discard(child.pid)
+        _retire(child)
+        raise
     pid = child.pid
-    if timed_out:
+    where = job.where
+    reply: Any = None
+    if data is not None:
+        with contextlib.suppress(ValueError):
+            reply = json.loads(data)
+    _running.discard(pid)
+    if not isinstance(reply, dict) or not hmac.compare_digest(str(reply.get("token")), token):
+        child.close_job()
+        child.close_result()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    where = job.where
-    data = b"".join(chunks)
-    res: Any = None
-    if data and not timed_out:
-        with contextlib.suppress(ValueError):
-            res = json.loads(data)
-    _running.discard(pid)
-    _exiting[pid] = child.tmp
-    if res is not None:
-        _reap(block=False)  # its teardown overlaps the next card
-    else:
         _, status = os.waitpid(pid, 0)
-        _exiting.pop(pid, None)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
         shutil.rmtree(child.tmp, ignore_errors=True)
         _kill_strays()
-        if timed_out:
+        if why == "timeout":
             return Reply(job.job, job.nonce, ReplyStatus.TIMEOUT,
                          reason=f"{where}: timed out after {job.timeout:g} s and was killed")
+        if why != "ended":  # a frame that does not answer this job, or bytes around it
+            return Reply(job.job, job.nonce, ReplyStatus.CRASH,
+                         reason=f"{where}: crashed: it wrote into its own reply channel")
         return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: {_describe_status(status)}")
+    res = reply.get("result")
+    if job.pure and reply.get("left") == [] and child.cards < MAX_CARDS_PER_CHILD:
+        _reused = child  # it has run only pure cards, each of which left it as it was forked
+    else:
+        _retire(child)  # its teardown overlaps the next card
+    _reap(block=False)
     if job.kind == "session":
         try:
             return Reply(job.job, job.nonce, ReplyStatus.OK, session=parse_session(res))
@@ -457,7 +561,10 @@ def serve_one(job: Job) -> Reply:
 
 
 def _shutdown() -> None:
-    global _spare
+    global _spare, _reused
+    if _reused is not None:
+        _retire(_reused)  # the end of its jobs: it exits
+        _reused = None
     if _spare is not None:
         _spare.close_job()  # an empty job: the spare exits
         _spare.close_result()
@@ -468,7 +575,7 @@ def _shutdown() -> None:
 
 def _stop(signum: int, frame: object) -> None:
     """Killed by tnquiz (or with it): take every card down, remove the temporary root, exit."""
-    for pid in set(_running) | set(_exiting) | ({_spare.pid} if _spare is not None else set()):
+    for pid in set(_running) | set(_exiting) | {c.pid for c in (_spare, _reused) if c is not None}:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):

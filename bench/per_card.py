@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""What one more card costs, by how it runs (a benchmark, not a test).
+
+``tnquiz check`` (empty cache, one worker) on decks of SMALL and LARGE trivial cards; the difference
+divided by the difference in cards is the cost of a card, with the worker's start taken out:
+
+- pure card, ``--isolation auto``: runs in the reused child (``a = torch.zeros(2, 3)``);
+- the same card, ``--isolation fork``: a fresh child per card;
+- an impure card, ``--isolation auto``: ``import os`` makes it impure, so a fresh child per card.
+
+Cards are timed round-robin, as fresh processes, medians of ``--repeat``; the peak RSS is that of
+the largest process (the worker or one of its children).
+
+    python bench/per_card.py [--repeat N] [--small 50] [--large 450]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KINDS = {
+    "pure card, reused child (auto)": ("a = torch.zeros(2, {k})", "auto"),
+    "pure card, fresh child (fork)": ("a = torch.zeros(2, {k})", "fork"),
+    "impure card, fresh child (auto)": ("import os\n      a = torch.zeros(2, {k})", "auto"),
+}
+
+
+def deck(folder: Path, code: str, n: int) -> Path:
+    folder.mkdir(parents=True)
+    lines = ["deck: PerCard", "cards:"]
+    for k in range(n):
+        lines += [f"  - id: c-{k}", "    question: q", "    code: |", f"      {code.format(k=1 + k % 7)}",
+                  "    answer: a.shape"]
+    (folder / "cards.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    secs = time.perf_counter() - t0
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
+    return secs, usage.ru_maxrss // 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--small", type=int, default=50)
+    ap.add_argument("--large", type=int, default=450)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tnquiz-percard-") as t:
+        tmp = Path(t)
+        times: dict[tuple[str, int], list[float]] = {}
+        peak: dict[str, int] = {}
+        for r in range(args.repeat):
+            for name, (code, iso) in KINDS.items():
+                for n in (args.small, args.large):
+                    folder = deck(tmp / f"{r}-{len(times)}-{n}", code, n)
+                    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(folder / "cache")}
+                    cmd = [sys.executable, "-m", "generator", "check", str(folder), "--jobs", "1",
+                           "--isolation", iso]
+                    secs, mib = timed(cmd, env)
+                    times.setdefault((name, n), []).append(secs)
+                    peak[name] = max(peak.get(name, 0), mib)
+        print(f"per-card cost: python {sys.version.split()[0]}, {os.cpu_count()} cores, one worker, "
+              f"{args.small} vs {args.large} cards, median of {args.repeat}")
+        print(f"{'how the card runs':<34} {'ms/card':>8} {'peak MiB':>9}")
+        for name in KINDS:
+            small = statistics.median(times[(name, args.small)])
+            large = statistics.median(times[(name, args.large)])
+            per = (large - small) / (args.large - args.small) * 1000
+            print(f"{name:<34} {per:>8.2f} {peak[name]:>9}")
+
+
+if __name__ == "__main__":
+    main()
