@@ -19,13 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from build import timed  # bench/build.py: one process tree timed, with its peak RSS
 
 KINDS = {
     "pure card, reused child (auto)": ("a = torch.zeros(2, {k})", "auto"),
@@ -42,19 +40,6 @@ def deck(folder: Path, code: str, n: int) -> Path:
                   "    answer: a.shape"]
     (folder / "cards.yaml").write_text("\n".join(lines) + "\n")
     return folder
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    secs = time.perf_counter() - t0
-    err = proc.stderr.read() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return secs, usage.ru_maxrss // 1024
 
 
 def main() -> None:
@@ -74,7 +59,7 @@ def main() -> None:
                     env = {**os.environ, "TNQUIZ_CACHE_DIR": str(folder / "cache")}
                     cmd = [sys.executable, "-m", "generator", "check", str(folder), "--jobs", "1",
                            "--isolation", iso]
-                    secs, mib = timed(cmd, env)
+                    secs, mib, _ = timed(cmd, env)
                     times.setdefault((name, n), []).append(secs)
                     peak[name] = max(peak.get(name, 0), mib)
         print(f"per-card cost: python {sys.version.split()[0]}, {os.cpu_count()} cores, one worker, "
