@@ -18,6 +18,7 @@ from generator.execute.runner import run_cards
 from generator.load import load
 from generator.model import Card
 from generator.verify import verify
+from tests.conftest import run_tnquiz
 
 # kind -> (polluter code, observer code, observer answer). Observers are pure where they can be
 # (so that they run in the reused child); a polluter that is pure too shares that child.
@@ -167,6 +168,27 @@ def test_a_pure_card_writing_into_its_pipes_cannot_touch_the_next_answer(tmp_pat
     answers = _run(path, tmp_path / "cache", "auto")
     assert (answers["first"], answers["next"], answers["last"]) == ("2.0", "5.0", "7.0"), answers
     assert answers["forger"] == f"failed: {path}:{cards[1].line} [forger]: crashed: it wrote into its own reply channel"
+
+
+def test_the_cli_offers_both_modes_with_the_same_answers(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "cli.yaml"
+    path.write_text(_deck([("pure", "a = torch.arange(6).view(2, 3)", "a.t().shape"),
+                           ("impure", "import os\nb = torch.ones(2)", "b.sum().item()"),
+                           ("after", "c = torch.zeros(3, 1)", "c.squeeze(1).shape")]))
+    answers = {}
+    for mode in ("auto", "fork"):
+        out = tmp_path / f"out-{mode}"
+        proc = run_tnquiz("build", str(path), "--out", str(out), "--isolation", mode,
+                          env={"TNQUIZ_CACHE_DIR": str(tmp_path / f"cache-{mode}")})
+        assert proc.returncode == 0, proc.stderr
+        cards = json.loads((out / "cards.json").read_text())["cards"]
+        answers[mode] = [(c["id"], c["status"], c["answer"]) for c in cards]
+    assert answers["auto"] == answers["fork"]
+    assert [a[1] for a in answers["auto"]] == ["ok"] * 3
+    bad = run_tnquiz("check", str(path), "--isolation", "thread")
+    assert bad.returncode == 2 and "Invalid value for '--isolation'" in bad.stderr
 
 
 @pytest.mark.slow
