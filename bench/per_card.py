@@ -52,10 +52,12 @@ def main() -> None:
         tmp = Path(t)
         times: dict[tuple[str, int], list[float]] = {}
         peak: dict[str, int] = {}
-        for r in range(args.repeat):
+        runs = 0
+        for _ in range(args.repeat):
             for name, (code, iso) in KINDS.items():
                 for n in (args.small, args.large):
-                    folder = deck(tmp / f"{r}-{len(times)}-{n}", code, n)
+                    runs += 1
+                    folder = deck(tmp / f"run-{runs}", code, n)
                     env = {**os.environ, "TNQUIZ_CACHE_DIR": str(folder / "cache")}
                     cmd = [sys.executable, "-m", "generator", "check", str(folder), "--jobs", "1",
                            "--isolation", iso]
