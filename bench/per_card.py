@@ -8,8 +8,7 @@ divided by the difference in cards is the cost of a card, with the worker's star
 - the same card, ``--isolation fork``: a fresh child per card;
 - an impure card, ``--isolation auto``: ``import os`` makes it impure, so a fresh child per card.
 
-Cards are timed round-robin, as fresh processes, medians of ``--repeat``; the peak RSS is that of
-the largest process (the worker or one of its children).
+Cards are timed round-robin, as fresh processes, medians of ``--repeat``.
 
     python bench/per_card.py [--repeat N] [--small 50] [--large 450]
 """
@@ -51,7 +50,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tnquiz-percard-") as t:
         tmp = Path(t)
         times: dict[tuple[str, int], list[float]] = {}
-        peak: dict[str, int] = {}
         runs = 0
         for _ in range(args.repeat):
             for name, (code, iso) in KINDS.items():
@@ -61,17 +59,16 @@ def main() -> None:
                     env = {**os.environ, "TNQUIZ_CACHE_DIR": str(folder / "cache")}
                     cmd = [sys.executable, "-m", "generator", "check", str(folder), "--jobs", "1",
                            "--isolation", iso]
-                    secs, mib, _ = timed(cmd, env)
+                    secs, _, _ = timed(cmd, env)
                     times.setdefault((name, n), []).append(secs)
-                    peak[name] = max(peak.get(name, 0), mib)
         print(f"per-card cost: python {sys.version.split()[0]}, {os.cpu_count()} cores, one worker, "
               f"{args.small} vs {args.large} cards, median of {args.repeat}")
-        print(f"{'how the card runs':<34} {'ms/card':>8} {'peak MiB':>9}")
+        print(f"{'how the card runs':<34} {'ms/card':>8}")
         for name in KINDS:
             small = statistics.median(times[(name, args.small)])
             large = statistics.median(times[(name, args.large)])
             per = (large - small) / (args.large - args.small) * 1000
-            print(f"{name:<34} {per:>8.2f} {peak[name]:>9}")
+            print(f"{name:<34} {per:>8.2f}")
 
 
 if __name__ == "__main__":
