@@ -13,11 +13,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from generator.execute.cache import Cache, key, package_version
-from generator.model import Card, Outcome, RunResult
+from generator.model import BuiltCard, Card, Outcome, RunResult
 
 #: How long past a card's own timeout we wait for the worker itself before declaring it dead.
 WORKER_GRACE = 30.0
@@ -130,6 +131,8 @@ def _job(n: int, card: Card, device: str) -> dict[str, Any]:
         "raises": card.raises, "output": card.output, "choices": list(card.choices),
         "seed": card.seed, "timeout": card.timeout, "requires": list(card.requires),
         "device": device,
+        **({"solution": card.solution, "variants": list(card.variants), "tolerance": card.tolerance}
+           if card.solution else {}),
     }
 
 
@@ -213,3 +216,60 @@ def _outcome(card: Card, dev: str, reply: dict[str, Any]) -> Outcome:
         result = RunResult(answer=None, skipped=reason) if reply.get("cacheable") else None
         return Outcome(card, dev, result=result, skipped=reason, executed=True)
     return Outcome(card, dev, failed=reply.get("reason", "unknown failure"), executed=True)
+
+
+# --- grading a learner's attempt at an exercise, for the quiz ------------------------------------
+
+
+@dataclass(frozen=True)
+class Graded:
+    """The verdict on an attempt: ``correct`` None when it could not be graded (``message`` says why)."""
+
+    correct: bool | None
+    message: str
+
+
+class Grader:
+    """One worker kept for a quiz session: started at once in the background (torch's import overlaps
+    the first questions), then each attempt runs in a fresh forked child of it, like a card in a
+    build (same isolation, same timeout). A runaway attempt is killed; the worker is restarted
+    only when it died."""
+
+    def __init__(self) -> None:
+        self._worker: _Worker | None = None
+        self._n = 0
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = _Worker()
+
+    def grade(self, card: BuiltCard, attempt: str) -> Graded:
+        c = card.card
+        if card.answer is None or len(card.variant_answers) != len(c.variants):
+            return Graded(None, "this exercise has no reference results: rebuild the deck")
+        self.start()
+        assert self._worker is not None
+        self._n += 1
+        job = {**_job(self._n, c, "cpu"), "kind": "grade", "attempt": attempt,
+               "references": [a.to_dict() for a in (card.answer, *card.variant_answers)]}
+        try:
+            reply = self._worker.run(job)
+        except WorkerDied as e:
+            self.close()
+            return Graded(None, f"could not grade it: {e}")
+        status = reply.get("status")
+        if status == "timeout":
+            return Graded(False, f"timed out after {c.timeout:g} s and was stopped (an endless loop?)")
+        if status != "ok":
+            return Graded(None, f"could not grade it: {reply.get('reason', 'the worker failed')}")
+        verdict = reply.get("result", {}).get("verdict")
+        if not isinstance(verdict, dict) or not isinstance(verdict.get("correct"), bool):
+            return Graded(None, "could not grade it: the worker gave no verdict")
+        return Graded(verdict["correct"], str(verdict.get("message", "")))
+
+    def close(self) -> None:
+        if self._worker is not None:
+            if not self._worker.ready:  # still importing torch: nothing to finish
+                self._worker.proc.kill()
+            self._worker.close()
+            self._worker = None
