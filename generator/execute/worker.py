@@ -278,9 +278,9 @@ def _differs(got: Any, ref: dict[str, Any], expected: Any, tol: float | None) ->
     text = describe(got)["text"]
     if text == ref["text"]:
         return None
-    if tol is not None and isinstance(ref.get("value"), (int, float)) and isinstance(got, (int, float)):
-        if math.isclose(float(got), float(ref["value"]), rel_tol=tol, abs_tol=tol):
-            return None
+    if (tol is not None and isinstance(ref.get("value"), (int, float)) and isinstance(got, (int, float))
+            and math.isclose(float(got), float(ref["value"]), rel_tol=tol, abs_tol=tol)):
+        return None
     return f"got {_short(got)}, expected {_short(ref['text'])}"
 
 
