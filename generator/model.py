@@ -398,6 +398,16 @@ class BuiltCard:
 
 
 @dataclass(frozen=True)
+class Graded:
+    """The verdict on a learner's attempt at an exercise, from the worker. ``correct`` is None when
+    it could not be graded (``message`` says why); else ``message`` says what differed, or that
+    nothing did."""
+
+    correct: bool | None
+    message: str
+
+
+@dataclass(frozen=True)
 class Deck:
     """The whole build: what ``cards.json`` holds."""
 

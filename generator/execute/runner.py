@@ -13,12 +13,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from generator.execute.cache import Cache, key, package_version
-from generator.model import BuiltCard, Card, Outcome, RunResult
+from generator.model import BuiltCard, Card, Graded, Outcome, RunResult
 
 #: How long past a card's own timeout we wait for the worker itself before declaring it dead.
 WORKER_GRACE = 30.0
@@ -219,14 +218,6 @@ def _outcome(card: Card, dev: str, reply: dict[str, Any]) -> Outcome:
 
 
 # --- grading a learner's attempt at an exercise, for the quiz ------------------------------------
-
-
-@dataclass(frozen=True)
-class Graded:
-    """The verdict on an attempt: ``correct`` None when it could not be graded (``message`` says why)."""
-
-    correct: bool | None
-    message: str
 
 
 class Grader:

@@ -210,7 +210,17 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chos
     if not queue.items:
         console.print(Text("Nothing due now.", style="bold green") + _next_due(store, ids, now))
         return
-    ui.run(session, console, clock=clock.now)
+    grader = None
+    if any(i.card.card.kind == "exercise" for i in queue.items):
+        from generator.execute.runner import Grader
+
+        grader = Grader()
+        grader.start()  # torch's import overlaps the first questions
+    try:
+        ui.run(session, console, clock=clock.now, grade=grader.grade if grader is not None else None)
+    finally:
+        if grader is not None:
+            grader.close()
     console.print(_next_due(store, ids, clock.now()).strip())
 
 
