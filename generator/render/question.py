@@ -135,7 +135,7 @@ def given_result(bc: BuiltCard) -> GivenResult | None:
     if bc.card.kind == "exercise":
         if bc.card.raises:
             return GivenResult("Your code must raise", bc.card.raises)
-        return GivenResult("Checked: your code's", (bc.card.answer or "").strip())
+        return GivenResult("Compared with the solution's", (bc.card.answer or "").strip())
     if not is_cloze(bc) or bc.answer is None:
         return None
     label = RESULT_LABELS.get(bc.answer.type, DEFAULT_RESULT_LABEL)
