@@ -190,7 +190,14 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
 _MISSING = object()
 
 
+_DEFAULT_DTYPE = torch.get_default_dtype()
+
+
 def _namespace(dev: torch.device, seed: int) -> dict[str, Any]:
+    """A fresh namespace for one input. All inputs run in one forked child, so what an attempt most
+    often changes globally is put back first: the default dtype, grad mode, the seed."""
+    torch.set_default_dtype(_DEFAULT_DTYPE)
+    torch.set_grad_enabled(True)
     _seed(seed, dev.type == "cuda")
     main_module = types.ModuleType("__main__")
     sys.modules["__main__"] = main_module
@@ -222,9 +229,13 @@ def _setups(job: dict[str, Any]) -> list[tuple[str, str]]:
     return [(job["setup"], "<setup>"), *((v, "<variant>") for v in job.get("variants", ()))]
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = " ".join(repr(value).split())
+def _clip(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    return _clip(repr(value), limit)
 
 
 def _expected(ref: dict[str, Any]) -> Any:
@@ -281,7 +292,7 @@ def _differs(got: Any, ref: dict[str, Any], expected: Any, tol: float | None) ->
     if (tol is not None and isinstance(ref.get("value"), (int, float)) and isinstance(got, (int, float))
             and math.isclose(float(got), float(ref["value"]), rel_tol=tol, abs_tol=tol)):
         return None
-    return f"got {_short(got)}, expected {_short(ref['text'])}"
+    return f"got {_short(got)}, expected {_clip(ref['text'])}"
 
 
 def _raised_at(e: BaseException, code: str, part: str) -> str:
@@ -350,7 +361,7 @@ def grade_attempt(job: dict[str, Any], dev: torch.device) -> dict[str, Any]:
     tol = job.get("tolerance")
     setups = _setups(job)
     for i, ((setup, name), ref) in enumerate(zip(setups, job["references"], strict=True)):
-        on = "on the card's setup" if i == 0 else f"on variant {i} (`{_short(setup.strip(), 50)}`)"
+        on = "on the card's setup" if i == 0 else f"on variant {i} (`{_clip(setup, 50)}`)"
         what, got = _exercise_run(job, dev, setup, name, attempt, "<attempt>")
         if what == "setup":
             return {"correct": False, "variant": i, "message": f"the card's setup failed {on}: {error_answer(got)['text']}"}
