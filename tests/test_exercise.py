@@ -201,3 +201,87 @@ def test_an_attempt_cannot_reach_the_grader(grader: Grader, built: dict[str, Bui
     assert grader.grade(built["ex-hwc"], "import os\nos._exit(3)").correct is None
     assert grader.grade(built["ex-hwc"], "torch.set_default_dtype(torch.float64)\nprint('{}')\ny = x.movedim(3, 1)").correct is True
     assert grader.grade(built["ex-hwc"], "y = x.movedim(3, 1)").correct is True
+
+
+# --- Anki and the HTML page: self-graded, the solution and its results on the back -----------------
+
+def _ok_deck(built: dict[str, BuiltCard]) -> Deck:
+    return Deck(cards=tuple(c for c in built.values() if c.status == "ok"), generator="tnquiz test",
+                torch_version="2.13.0+cpu")
+
+
+def test_anki_shows_the_task_on_the_front_and_the_solution_with_its_results_on_the_back(
+        built: dict[str, BuiltCard], tmp_path: Path) -> None:
+    from anki.collection import Collection
+    from anki_helpers import import_apkg, visible_text
+
+    from generator.render import anki as ra
+
+    (apkg,) = ra.write_apkg(_ok_deck(built), tmp_path / "out")
+    col = Collection(str(tmp_path / "collection.anki2"))
+    try:
+        log = import_apkg(col, apkg)
+        assert len(log.new) == 5 and not log.conflicting
+        (cid,) = col.find_cards('"Id:ex-hwc"')
+        card = col.get_card(cid)
+        assert card.note().note_type()["name"] == "tnquiz: front/back"
+        q, a = visible_text(card.question()), visible_text(card.answer())
+    finally:
+        col.close()
+    front = q.split("Turn x (N, H, W, C)", 1)[1]
+    assert "x = torch.rand(2, 4, 5, 3)" in front and "Compared with the solution's: y" in front
+    assert "permute(0, 3, 1, 2)" not in front
+    back = a.split("Solution", 1)[1]
+    assert "y = x.permute(0, 3, 1, 2)" in back and "Hint permute takes the new order." in back
+    results = back.split("Its results (compare yours by eye)", 1)[1]
+    assert [s in results for s in ("x = torch.rand(2, 4, 5, 3)", "x = torch.rand(1, 2, 2, 1)",
+                                   "x = torch.rand(3, 7, 1, 4)", "tensor([[[[")] == [True] * 4
+
+
+def test_the_html_page_lets_the_learner_compare_and_grade_themselves(built: dict[str, BuiltCard],
+                                                                    tmp_path: Path) -> None:
+    import os
+
+    from generator.render.html import write_html
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        if os.environ.get("TNQUIZ_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"TNQUIZ_REQUIRE_BROWSER=1 but {chromium} is missing")
+        pytest.skip(f"{chromium} is missing")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    page_file = write_html(_ok_deck(built), tmp_path)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_file.as_uri())
+            page.wait_for_selector("html[data-ready]")
+            for _ in range(10):
+                if page.locator('#card article[data-id="ex-hwc"]').count():
+                    break
+                page.click("#b-skip")
+            assert "Compared with the solution's" in page.inner_text("#card")
+            page.click("#answer")
+            page.keyboard.type("z = x")
+            page.keyboard.press("Enter")  # a new line, not a submit
+            page.keyboard.type("y = z.movedim(3, 1)")
+            assert page.locator("#verdict").count() == 0
+            page.keyboard.press("Enter")
+            page.keyboard.press("Enter")  # Enter on an empty line submits
+            page.wait_for_selector("#verdict")
+            assert page.inner_text("#verdict") == "Compare with the solution"
+            feedback = page.inner_text("#feedback")
+            assert "z = x\ny = z.movedim(3, 1)" in feedback and "y = x.permute(0, 3, 1, 2)" in feedback
+            assert feedback.count("tensor([[[[") == 3  # the solution's result on each input
+            assert "x = torch.rand(1, 2, 2, 1)" in feedback and "Hint: permute takes the new order." in feedback
+            page.click("#b-got")
+            assert page.inner_text("#verdict") == "✓ Got it"
+            assert "1 correct" in page.inner_text("#p-text")
+            assert errors == []
+        finally:
+            browser.close()
