@@ -383,6 +383,7 @@ class BuiltCard:
             hint=d.get("hint", ""),
             timeout=float(d.get("timeout", 10.0)),
         )
+        _check_exercise(card)
         return cls(
             card=card,
             status=d["status"],
@@ -405,6 +406,20 @@ class Graded:
 
     correct: bool | None
     message: str
+
+
+def _check_exercise(card: Card) -> None:
+    """An exercise read from ``cards.json`` is sent to the worker: its parts must be what the loader
+    would have made (a ValueError names the first that is not)."""
+    if not isinstance(card.solution, str) or not isinstance(card.hint, str):
+        raise ValueError(f"card {card.id!r}: solution and hint must be text")
+    if not all(isinstance(v, str) for v in card.variants):
+        raise ValueError(f"card {card.id!r}: variants must be a list of text")
+    tol = card.tolerance
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1):
+        raise ValueError(f"card {card.id!r}: tolerance must be a number above 0 and below 1, found {tol!r}")
+    if not 0 < card.timeout <= 600:  # NaN fails too
+        raise ValueError(f"card {card.id!r}: timeout must be above 0 and at most 600 seconds, found {card.timeout!r}")
 
 
 @dataclass(frozen=True)

@@ -285,3 +285,17 @@ def test_the_html_page_lets_the_learner_compare_and_grade_themselves(built: dict
             assert errors == []
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"spec": {"solution": "y = x", "tolerance": "abc"}}, "card 'e': tolerance must be a number above 0 and below 1, found 'abc'"),
+    ({"spec": {"solution": "y = x", "variants": [1]}}, "card 'e': variants must be a list of text"),
+    ({"timeout": float("nan")}, "card 'e': timeout must be above 0 and at most 600 seconds, found nan"),
+    ({"hint": ["x"]}, "card 'e': solution and hint must be text"),
+])
+def test_a_hostile_exercise_in_cards_json_is_refused(change: dict[str, object], message: str) -> None:
+    d: dict[str, object] = {"id": "e", "deck": "D", "question": "q", "kind": "exercise", "status": "ok",
+                            "spec": {"answer": "y", "solution": "y = x"}, **change}
+    with pytest.raises(ValueError) as e:
+        BuiltCard.from_dict(d)
+    assert str(e.value) == message
