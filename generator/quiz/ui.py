@@ -151,6 +151,12 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
             console.print(Padding(Text(text.rstrip("\n"), style="green"), (0, 0, 0, 2)))
         else:
             console.print(Text.assemble(("Answer: ", "bold"), (text, "bold green")))
+    _render_tail(console, reveal)
+
+
+def _render_tail(console: Console, reveal: Reveal) -> None:
+    """What every answer side ends with: a changed answer, the explanation, the source, the ratings."""
+    c = reveal.item.card.card
     if reveal.item.answer_changed:
         console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
     if c.explain.strip():
@@ -176,15 +182,7 @@ def _render_exercise(console: Console, reveal: Reveal) -> None:
     console.print(Padding(code_block(c.solution), (0, 0, 0, 2)))
     if c.hint.strip():
         console.print(inline(f"Hint: {c.hint.strip()}", style="dim"))
-    if reveal.item.answer_changed:
-        console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
-    if c.explain.strip():
-        console.print()
-        console.print(inline(c.explain.strip()))
-    if c.source.strip():
-        console.print(Text(f"Source: {c.source.strip()}", style="dim"))
-    console.print()
-    console.print(rating_line(reveal))
+    _render_tail(console, reveal)
 
 
 def rating_line(reveal: Reveal) -> Text:
