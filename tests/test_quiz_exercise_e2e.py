@@ -147,6 +147,11 @@ def test_exercises_are_graded_by_the_worker_in_a_real_terminal(cards: Path, tmp_
     p.expect(r"\.\.\.> ")
     p.sendline("\x1b")
     p.expect("Cancelled: type your code again")
+    p.expect("code> ")
+    p.sendline("y = x")
+    p.expect(r"\.\.\.> ")
+    p.sendintr()  # Ctrl-C cancels too, and reaches neither the quiz's exit nor the worker
+    p.expect("Cancelled: type your code again")
     _answer(p, "z = x.contiguous()", "y = z.view(7, -1)")
     p.expect(_words("✗ Wrong on the card's setup: raised RuntimeError: shape '[7, -1]' is invalid for input of size 120 "
                     "(line 2: `y = z.view(7, -1)`)"))

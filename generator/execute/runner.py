@@ -74,14 +74,16 @@ def default_jobs() -> int:
 
 
 class _Worker:
-    def __init__(self, warm_optim: bool = False) -> None:
+    def __init__(self, warm_optim: bool = False, *, own_session: bool = False) -> None:
+        """``own_session``: out of the terminal's process group, so that Ctrl-C typed into the quiz
+        (which cancels an attempt there) is not also delivered to the worker."""
         env = dict(os.environ)
         pkg_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "generator.execute.worker", *(["--warm-up-optim"] if warm_optim else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=env, text=True, bufsize=1,
+            env=env, text=True, bufsize=1, start_new_session=own_session,
         )
         self.ready = False
 
@@ -267,7 +269,7 @@ class Grader:
 
     def start(self) -> None:
         if self._worker is None:
-            self._worker = _Worker()
+            self._worker = _Worker(own_session=True)
 
     def grade(self, card: BuiltCard, attempt: str) -> Graded:
         c = card.card
