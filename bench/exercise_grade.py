@@ -59,7 +59,8 @@ def main() -> None:
 
     import pexpect
 
-    from generator.execute.runner import Grader, _job, _Worker
+    from generator.execute.messages import Job
+    from generator.execute.runner import Grader, _Worker
     from generator.model import Deck
 
     with tempfile.TemporaryDirectory(prefix="tnquiz-bench-") as tmp:
@@ -83,16 +84,16 @@ def main() -> None:
             assert verdict.correct
         grader.close()
 
-        worker = _Worker()
+        worker = _Worker(False, None)  # unsandboxed: the grader's own sandbox is measured above
         plain = card.card.__class__(id="plain", deck="B", file="b.yaml", line=1, question="q", kind="shape",
                                     setup="x = torch.rand(2, 4, 5, 3)", code="y = x.permute(0, 3, 1, 2)", answer="y.shape")
-        worker.run(_job(0, plain, "cpu"))
+        worker.run(Job.for_card(0, "n", plain, "cpu", 10.0))
         card_ms = []
         for i in range(args.runs):
             t0 = time.perf_counter()
-            reply = worker.run(_job(i + 1, plain, "cpu"))
+            reply = worker.run(Job.for_card(i + 1, "n", plain, "cpu", 10.0))
             card_ms.append((time.perf_counter() - t0) * 1000)
-            assert reply["status"] == "ok"
+            assert reply.status.value == "ok"
         worker.close()
 
         # the real quiz: the learner's wait, from the submitting Enter to the verdict on screen
