@@ -299,3 +299,27 @@ def test_a_hostile_exercise_in_cards_json_is_refused(change: dict[str, object], 
     with pytest.raises(ValueError) as e:
         BuiltCard.from_dict(d)
     assert str(e.value) == message
+
+
+# --- the protocol: grade jobs and verdicts are typed and checked like every message --------------
+
+def test_a_grade_job_and_its_verdict_round_trip_and_malformed_ones_are_refused(built: dict[str, BuiltCard]) -> None:
+    from generator.execute.messages import Job, Reply, ReplyStatus, parse_result
+
+    job = Job.for_grade(2, "n0nce", built["ex-hwc"], "y = x.movedim(3, 1)", 2.0)
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+    assert (job.kind, len(job.references), job.device) == ("grade", 3, "cpu")
+    for change in ({"references": job.to_dict()["references"][:2]}, {"tolerance": 1.5}, {"attempt": 3},
+                   {"variants": "x = 1"}, {"kind": "exercise"}):
+        with pytest.raises(ValueError, match="wrong type or value"):
+            Job.from_dict({**job.to_dict(), **change})
+    reply = Reply(2, "n0nce", ReplyStatus.OK, verdict={"correct": True, "message": "same", "variant": None})
+    assert Reply.from_dict(json.loads(json.dumps(reply.to_dict())), kind="grade") == reply
+    for bad in ({"correct": 1, "message": "m"}, {"correct": False, "message": None},
+                {"correct": False, "message": "m", "variant": "1"}, ["not", "a", "verdict"]):
+        with pytest.raises(ValueError, match="wrong type or value"):
+            Reply.from_dict({**reply.to_dict(), "result": bad}, kind="grade")
+    with pytest.raises(ValueError, match="wrong type or value"):  # an exercise's result, read back strictly
+        parse_result({"answer": None, "variants": [{"type": "nope", "text": ""}]})
+    with pytest.raises(ValueError, match="wrong type or value"):
+        parse_result({"answer": None, "same_variants": [True]})
