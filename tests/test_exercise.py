@@ -323,3 +323,33 @@ def test_a_grade_job_and_its_verdict_round_trip_and_malformed_ones_are_refused(b
         parse_result({"answer": None, "variants": [{"type": "nope", "text": ""}]})
     with pytest.raises(ValueError, match="wrong type or value"):
         parse_result({"answer": None, "same_variants": [True]})
+
+
+# --- the session: the proposed rating follows the verdict; the attempt is logged --------------------
+
+def test_the_proposed_rating_follows_the_verdict_and_attempts_are_logged(built: dict[str, BuiltCard],
+                                                                        tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from generator.model import Graded
+    from generator.quiz.scheduler import Rating, make_scheduler
+    from generator.quiz.session import Session, build_queue
+    from generator.quiz.store import Store
+
+    now = datetime(2025, 3, 1, 9, tzinfo=timezone.utc)
+    with Store(tmp_path / "r.db") as store:
+        session = Session(build_queue([built["ex-hwc"]], {}, now), store, make_scheduler(fuzz=False))
+        cases = [("y = x.t()", Graded(False, "on the card's setup: shape"), Rating.Again, False),
+                 ("y = x.movedim(3, 1)\n", Graded(True, "same result"), Rating.Good, True),
+                 ("import os; os._exit(1)", Graded(None, "could not grade it"), None, None),
+                 ("", None, Rating.Again, None)]  # given up: the solution is shown, Again proposed
+        for typed, graded, proposed, verdict in cases:
+            reveal = session.reveal(typed, now, 1200, graded=graded)
+            assert reveal.proposed == proposed
+            assert (bool(reveal.verdict) if reveal.verdict is not None else None) == verdict
+            session.rate(reveal, Rating.Again, 1500)
+        rows = store.reviews()
+    assert [(r.attempt, r.feedback, r.correct) for r in rows] == [
+        ("y = x.t()", "on the card's setup: shape", False), ("y = x.movedim(3, 1)", "same result", True),
+        ("import os; os._exit(1)", "could not grade it", None), (None, None, None)]
+    assert [r.duration_ms for r in rows] == [1500] * 4
