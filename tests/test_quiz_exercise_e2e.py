@@ -79,17 +79,24 @@ def _spawn(cards: Path, db: Path, env: dict[str, str] | None = None) -> Any:
     return pexpect.spawn(cmd[0], cmd[1:], env=e, encoding="utf-8", timeout=60, dimensions=(50, 160))
 
 
-def _children(pid: int) -> list[str]:
-    """The command lines of the processes whose parent is ``pid``."""
-    out = []
+def _descendants(pid: int) -> list[str]:
+    """The command lines of the processes below ``pid`` (the worker may sit under bubblewrap)."""
+    parent: dict[int, int] = {}
+    cmdline: dict[int, str] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            child = int(stat.parent.name)
+            parent[child] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline[child] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, IndexError, ValueError):
             continue
-    return out
+    below, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        below += [cmdline.get(c, "") for c in kids]
+        todo += kids
+    return below
 
 
 def _words(text: str) -> str:
@@ -116,7 +123,10 @@ def test_exercises_are_graded_by_the_worker_in_a_real_terminal(cards: Path, tmp_
     p.expect("code> ")
     # the worker is already starting, in the background, while the first question is on screen;
     # the quiz process itself imported no torch
-    assert any("generator.execute.worker" in c for c in _children(p.pid))
+    deadline = time.monotonic() + 10  # started on a thread: within moments, while the question waits
+    while not any("generator.execute.worker" in c for c in _descendants(p.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any("generator.execute.worker" in c for c in _descendants(p.pid))
     imported = [line.split("|")[-1].strip() for line in (before + p.before).splitlines() if "import time" in line]
     assert "generator.quiz.ui" in imported and not [m for m in imported if m.split(".")[0] == "torch"]
     p.sendline("y = x.movedim(3, 1)")  # a different spelling of the solution
