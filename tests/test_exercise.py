@@ -275,13 +275,14 @@ def test_the_html_page_lets_the_learner_compare_and_grade_themselves(built: dict
             page.keyboard.press("Enter")  # Enter on an empty line submits
             page.wait_for_selector("#verdict")
             assert page.inner_text("#verdict") == "Compare with the solution"
+            assert page.inner_text("#p-text").startswith("0 of ")  # not answered until graded
             feedback = page.inner_text("#feedback")
             assert "z = x\ny = z.movedim(3, 1)" in feedback and "y = x.permute(0, 3, 1, 2)" in feedback
             assert feedback.count("tensor([[[[") == 3  # the solution's result on each input
             assert "x = torch.rand(1, 2, 2, 1)" in feedback and "Hint: permute takes the new order." in feedback
             page.click("#b-got")
             assert page.inner_text("#verdict") == "✓ Got it"
-            assert "1 correct" in page.inner_text("#p-text")
+            assert page.inner_text("#p-text").startswith("1 of ") and "1 correct" in page.inner_text("#p-text")
             assert errors == []
         finally:
             browser.close()

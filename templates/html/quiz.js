@@ -233,7 +233,8 @@
     var right = 0;
     state.queue.forEach(function (id) {
       var r = resultOf(id);
-      if (r) {
+      if (r && r.ok !== null) {
+        // an exercise waiting for "I got it" / "I missed it" (ok null) is not answered yet
         answered++;
         if (r.ok) right++;
       }
@@ -244,7 +245,7 @@
   function missedInFilter() {
     return filteredIds().filter(function (id) {
       var r = resultOf(id);
-      return r && !r.ok;
+      return r && r.ok === false;
     });
   }
 
@@ -527,7 +528,12 @@
     var box = el("section", { className: "result " + (ok === null ? "" : ok ? "ok" : "bad"), "aria-labelledby": "verdict" });
     box.appendChild(el("h3", { id: "verdict", text: ok === null ? "Compare with the solution" : ok ? "\u2713 Got it" : "\u2717 Missed" }));
     if (result.typed) {
-      box.appendChild(el("div", { className: "typed" }, [el("p", { text: "You wrote:" }), el("pre", { className: "mine", text: result.typed })]));
+      box.appendChild(
+        el("div", { className: "typed" }, [
+          el("p", { text: "You wrote:" }),
+          el("pre", { className: ok === false ? "mine" : "stdout", text: result.typed }),
+        ])
+      );
     } else {
       box.appendChild(el("p", { className: "typed", text: "You did not write any code for this one." }));
     }
@@ -649,7 +655,7 @@
     var n = counts();
     var missed = state.queue.filter(function (id) {
       var r = resultOf(id);
-      return r && !r.ok;
+      return r && r.ok === false;
     }).length;
     var box = el("div", { className: "done" }, [
       el("h2", { text: "Done: " + n.right + " of " + n.total + " correct" }),
