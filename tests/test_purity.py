@@ -147,6 +147,7 @@ def test_device_and_requirements() -> None:
     assert impurity(_card(device="auto")) == "it runs on device `auto`"
     assert impurity(_card(requires=("numpy",))) is None  # loaded in the worker already
     assert impurity(_card(requires=("torchvision",))) == "it requires torchvision"
+    assert impurity(_card(kind="exercise", solution="b = a + 1", answer="b")) == "it is an exercise"
 
 
 def test_most_of_the_bundled_deck_is_pure() -> None:

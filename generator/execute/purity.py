@@ -10,8 +10,9 @@ impure. After each card a reused child also compares a fingerprint of process st
 
 ``impurity(card)`` gives the first reason a card is impure (``None``: pure). The rules, in order:
 
-1. the card runs on a device other than ``cpu``, or ``requires`` something other than ``numpy``
-   (a CUDA context, or a module imported for it, would outlive the card);
+1. the card is an exercise (it has a ``solution`` or ``variants``: its run resets process state
+   between inputs), runs on a device other than ``cpu``, or ``requires`` something other than
+   ``numpy`` (a CUDA context, or a module imported for it, would outlive the card);
 2. a snippet does not parse (it fails alone, in its own child), imports a module other than those
    in ``SAFE_MODULES`` (``torch``, ``numpy``, ``math``, ``collections``, ``itertools``, ...), or a
    private name, ``*``, a setter or an area of rules 5 and 6 from one; holds ``global``, or a
@@ -105,6 +106,8 @@ _BUILTIN_NAMES = frozenset(dir(builtins))
 
 def impurity(card: Card) -> str | None:
     """Why ``card`` must run in a fresh process (``None``: it may share one with other pure cards)."""
+    if card.solution or card.variants:  # an exercise runs several setups, resetting state between
+        return "it is an exercise"
     if card.device != "cpu":
         return f"it runs on device `{card.device}`"
     if set(card.requires) - {"numpy"}:  # the worker has numpy loaded already (torch imports it)
