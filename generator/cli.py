@@ -244,3 +244,12 @@ def _register_quiz() -> None:
 
 
 _register_quiz()
+
+
+def _register_lint() -> None:
+    from generator.lint.cli import lint_command  # torch-free: cards run in workers
+
+    main.add_command(lint_command)
+
+
+_register_lint()
