@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 
-.PHONY: install install-test browser test lint bench build
+.PHONY: install install-test browser test lint bench build verify-optional
 
 install:
 	$(PIP) install -c constraints.txt .
@@ -31,3 +31,14 @@ lint:
 
 bench:
 	$(PYTHON) bench/build.py
+
+# The torchvision cards, run for real: a separate venv where `pip install torchvision==0.29.1` pulls
+# the torch build PyPI's torchvision wheels are made for (2.14.1, about 5.5 GB), plus this project.
+# Every `requires: torchvision` card must come out ok (none skipped); prints which torch answered.
+OPTIONAL_VENV ?= .venv-optional
+TORCHVISION ?= torchvision==0.29.1
+
+verify-optional:
+	@test -x $(OPTIONAL_VENV)/bin/python || $(PYTHON) -m venv $(OPTIONAL_VENV)
+	$(OPTIONAL_VENV)/bin/python -m pip install -q '$(TORCHVISION)' -e .
+	$(OPTIONAL_VENV)/bin/python .ci/verify_optional.py --out build/optional
