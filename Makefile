@@ -38,7 +38,11 @@ bench:
 OPTIONAL_VENV ?= .venv-optional
 TORCHVISION ?= torchvision==0.29.1
 
-verify-optional:
+# (Re)installed when pyproject.toml changes; the project is installed editable, so code edits need nothing.
+$(OPTIONAL_VENV)/.installed: pyproject.toml
 	@test -x $(OPTIONAL_VENV)/bin/python || $(PYTHON) -m venv $(OPTIONAL_VENV)
 	$(OPTIONAL_VENV)/bin/python -m pip install -q '$(TORCHVISION)' -e .
+	touch $@
+
+verify-optional: $(OPTIONAL_VENV)/.installed
 	$(OPTIONAL_VENV)/bin/python .ci/verify_optional.py --out build/optional

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from generator.cli import main
 from generator.execute.cache import Cache
 from generator.lint import CHECKS, Finding, LintResult, lint, load_config
 from generator.lint.checks import (
@@ -325,6 +327,13 @@ cards:
     question: What shape?
     answer: torch.zeros(2, 3).shape
 """
+
+
+def test_lint_help_has_examples_and_every_check() -> None:
+    result = CliRunner().invoke(main, ["lint", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.output
+    assert all(name in result.output for name in CHECKS)
 
 
 def test_cli_warnings_exit_codes_json_and_config(tmp_path: Path) -> None:
