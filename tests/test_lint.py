@@ -73,6 +73,14 @@ cards:
     question: Shape of `z`, again?
     code: "z = torch.zeros(2,   3)  # the same"
     answer: z.shape
+  - id: dup-renamed                                   # P: the same program with other names
+    question: Shape of `y`?
+    code: y = torch.zeros(2, 3)
+    answer: y.shape
+  - id: dup-other-function                            # N: same answer, another function
+    question: Shape of the ones?
+    code: z = torch.ones(2, 3)
+    answer: z.shape
   - id: dup-near                                      # P: same answer, nearly the same code
     question: Shape of this `z`?
     code: z = torch.zeros(2, 3) + 0
@@ -201,9 +209,10 @@ def test_random_flags_answers_that_change_with_every_seed_shifted(demo: tuple[Pa
 def test_duplicates_exact_and_near(demo: tuple[Path, LintResult]) -> None:
     _, result = demo
     by = _by(result)
-    assert _flagged(result, "duplicates") == {"dup-exact", "dup-near"}
+    assert _flagged(result, "duplicates") == {"dup-exact", "dup-renamed", "dup-near"}
     assert "the same setup, code and answer as `dup-first`" in by[("duplicates", "dup-exact")][0].message
-    assert "the same answer as, and code" in by[("duplicates", "dup-near")][0].message
+    assert "the same setup, code and answer as `dup-first`" in by[("duplicates", "dup-renamed")][0].message
+    assert "the same answer as, and code 9" in by[("duplicates", "dup-near")][0].message
 
 
 def test_length_limits(demo: tuple[Path, LintResult]) -> None:

@@ -14,8 +14,10 @@ file (YAML) beside its card files:
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import io
+import keyword
 import re
 import tokenize
 from collections import Counter, defaultdict
@@ -59,8 +61,8 @@ MAX_ANSWER_LINES = 12
 MAX_TRUE_FALSE_SHARE = 0.10
 #: ... and so is a deck where one of True/False has more than this share of them.
 MAX_TRUE_FALSE_MAJORITY = 2 / 3
-#: Two cards with the same answer whose setup, code and answer expression are at least this similar
-#: (difflib ratio) are near-duplicates.
+#: Two cards with the same answer whose programs (setup, code, answer expression: Python tokens, the
+#: card's own names renamed) are at least this similar (difflib ratio) are near-duplicates.
 NEAR_DUPLICATE_RATIO = 0.9
 
 
@@ -425,38 +427,88 @@ def _deck_checks(built: Sequence[BuiltCard], config: LintConfig, where: str) -> 
     return out
 
 
-def _normalize(text: str) -> str:
-    return "\n".join(" ".join(ln.split("#", 1)[0].split()) for ln in text.splitlines() if ln.split("#", 1)[0].strip())
+_SKIPPED_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                   tokenize.ENDMARKER)
+_GLOBAL_NAMES = frozenset({"torch", "nn", "F", "device", "np", "numpy", "math", "random", "torchvision",
+                           *dir(builtins), *keyword.kwlist})
 
 
-def _spec(card: Card) -> str:
-    return f"{card.answer or ''}|{card.raises or ''}|{card.output}|{card.cloze or ''}|{sorted(card.choices)}"
+def _tokens(text: str) -> tuple[str, ...]:
+    """Python tokens of ``text`` without comments and layout (whitespace-split where it does not
+    tokenize), so that ``squeeze``/``unsqueeze`` differ by one token, not by two letters."""
+    try:
+        return tuple(t.string for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                     if t.type not in _SKIPPED_TOKENS)
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return tuple(text.split())
+
+
+def _program(card: Card) -> tuple[str, ...]:
+    """Setup, code and what is asked, as one token sequence with the card's own names renamed
+    (``opt``/``optimizer`` -> ``_1``) in order of appearance: attributes and keywords stay."""
+    toks = (*_tokens(card.setup), ";", *_tokens(card.code), "|", *_spec(card))
+    names: dict[str, str] = {}
+    out: list[str] = []
+    for i, t in enumerate(toks):
+        if (t.isidentifier() and t not in _GLOBAL_NAMES and (i == 0 or toks[i - 1] != ".")
+                and not (i + 1 < len(toks) and toks[i + 1] == "=" and i > 0 and toks[i - 1] in ("(", ","))):
+            t = names.setdefault(t, f"_{len(names) + 1}")
+        out.append(t)
+    return tuple(out)
+
+
+def _spec(card: Card) -> tuple[str, ...]:
+    """What the card asks for, as tokens: its answer expression, `raises`, `output`, blank, choices."""
+    out = list(_tokens(card.answer or ""))
+    if card.raises:
+        out += ["raises", card.raises]
+    if card.output:
+        out.append("output")
+    if card.cloze:
+        out += ["cloze", *_tokens(card.cloze)]
+    for c in sorted(card.choices):
+        out += ["choice", *_tokens(c)]
+    return tuple(out)
+
+
+def _attributes(tokens: Sequence[str]) -> frozenset[str]:
+    """The attribute names a program uses (``size``, ``dim``, ``squeeze``...): two cards that call
+    different functions teach different things however alike their text."""
+    return frozenset(t for i, t in enumerate(tokens) if i and tokens[i - 1] == ".")
+
+
+def _ratio(a: Sequence[str], b: Sequence[str]) -> float:
+    """difflib's similarity of two token sequences, 0..1 (cheap upper bounds first)."""
+    if a == b:
+        return 1.0
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if sm.real_quick_ratio() < NEAR_DUPLICATE_RATIO or sm.quick_ratio() < NEAR_DUPLICATE_RATIO:
+        return 0.0
+    return sm.ratio()
 
 
 def _duplicates(built: Sequence[BuiltCard], config: LintConfig) -> list[Finding]:
+    """Cards with the same live answer whose programs (setup, code and answer expression as tokens,
+    their own names renamed) are the same, or use the same attributes and are at least
+    ``NEAR_DUPLICATE_RATIO`` alike."""
     out: list[Finding] = []
     groups: dict[str, list[BuiltCard]] = defaultdict(list)
     for b in built:
         if b.answer is not None:
             groups[b.answer.text.strip()].append(b)
     for same_answer in groups.values():
-        texts = [_normalize(b.card.setup) + "\n" + _normalize(b.card.code) + "\n" + _spec(b.card)
-                 for b in same_answer]
+        programs = [_program(b.card) for b in same_answer]
+        apis = [_attributes(p) for p in programs]
         for j in range(1, len(same_answer)):
             b = same_answer[j]
             for i in range(j):
                 a = same_answer[i]
                 if config.silenced("duplicates", a.id, b.id):
                     continue
-                exact = texts[i] == texts[j]
-                if not exact:
-                    sm = difflib.SequenceMatcher(None, texts[i], texts[j], autojunk=False)
-                    if sm.real_quick_ratio() < NEAR_DUPLICATE_RATIO or sm.quick_ratio() < NEAR_DUPLICATE_RATIO:
-                        continue
-                    ratio = sm.ratio()
-                    if ratio < NEAR_DUPLICATE_RATIO:
-                        continue
-                what = ("the same setup, code and answer as" if exact
+                ratio = _ratio(programs[i], programs[j]) if apis[i] == apis[j] else 0.0
+                if ratio < NEAR_DUPLICATE_RATIO:
+                    continue
+                what = ("the same setup, code and answer as" if programs[i] == programs[j]
                         else f"the same answer as, and code {ratio:.0%} like,")
                 out.append(_finding("duplicates", b.card,
                                     f"{what} `{a.id}` ({a.card.location}): one fact, one card "
