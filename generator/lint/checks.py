@@ -102,6 +102,7 @@ class LintResult:
     findings: tuple[Finding, ...]
     problems: tuple[Problem, ...]  # load and config errors (those cards are left out)
     cards: int
+    skipped: int  # cards that could not run here (a missing GPU or package): not linted past their text
     runs: int  # card runs a worker did now (variants included); 0 when everything was cached
     silenced: int
 
@@ -596,6 +597,7 @@ def lint(
     kept = [f for f in found if f.card_id is None or not config.silenced(f.check, f.card_id)]
     kept.sort(key=lambda f: (f.file, f.line, f.check))
     return LintResult(findings=tuple(kept), problems=tuple(problems), cards=len(cards),
+                      skipped=sum(1 for b in built if b.status == "skipped"),
                       runs=sum(1 for o in outcomes if o.executed), silenced=len(found) - len(kept))
 
 

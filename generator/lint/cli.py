@@ -59,7 +59,7 @@ def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_pa
     for p in problems:
         click.secho(f"error: {p}", fg="red", err=True)
     if as_json:
-        click.echo(json.dumps({"cards": result.cards, "warnings": [f.to_dict() for f in result.findings],
+        click.echo(json.dumps({"cards": result.cards, "skipped": result.skipped, "warnings": [f.to_dict() for f in result.findings],
                                "errors": [str(p) for p in problems], "silenced": result.silenced},
                               indent=1, ensure_ascii=False))
     else:
@@ -67,7 +67,9 @@ def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_pa
             click.echo(str(f))
     by_check = ", ".join(f"{n} {c}" for c, n in sorted(
         {c: sum(1 for f in result.findings if f.check == c) for c in CHECKS}.items()) if n)
-    line = (f"{result.cards} cards linted: {len(result.findings)} warnings"
+    line = (f"{result.cards} cards linted"
+            + (f" ({result.skipped} skipped here: only their text was checked)" if result.skipped else "")
+            + f": {len(result.findings)} warnings"
             + (f" ({by_check})" if by_check else "")
             + (f", {result.silenced} silenced by the config" if result.silenced else "")
             + f"; {result.runs} runs")
