@@ -54,6 +54,22 @@ cards:
       random.seed(1)
       v = random.randint(0, 10**6)
     answer: v
+  - id: numpy-seed                                    # P: numpy.random.seed and default_rng in the code
+    question: What are `v` and `w`?
+    requires: [numpy]
+    code: |
+      import numpy as np
+      np.random.seed(0)
+      v = int(np.random.randint(0, 10**6))
+      w = int(np.random.default_rng(0).integers(0, 10**6))
+    answer: (v, w)
+  - id: numpy-rng-only                                # P: default_rng alone
+    question: What is `w`?
+    requires: [numpy]
+    code: |
+      import numpy as np
+      w = int(np.random.default_rng(seed=4).integers(0, 10**6))
+    answer: w
   - id: seeded-twice-equal                            # N: random, but the answer is a property
     question: Are two runs from the same seed equal?
     code: |
@@ -201,7 +217,7 @@ def _flagged(result: LintResult, check: str) -> set[str | None]:
 def test_random_flags_answers_that_change_with_every_seed_shifted(demo: tuple[Path, LintResult]) -> None:
     _, result = demo
     assert _flagged(result, "random") == {"rand-values", "manual-seed-in-code", "generator-seed",
-                                          "python-random-seed"}
+                                          "python-random-seed", "numpy-seed", "numpy-rng-only"}
     (f,) = _by(result)[("random", "rand-values")]
     assert "the answer changes when every seed is shifted by one: tensor([" in f.message
 
