@@ -393,3 +393,10 @@ def test_cli_warnings_exit_codes_json_and_config(tmp_path: Path) -> None:
     assert broken.returncode == 1
     assert f"error: {bad}:2: unknown check `nope`" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+@pytest.mark.slow
+def test_bundled_deck_passes_lint_strict() -> None:
+    result = run_tnquiz("lint", "--strict", timeout=1800)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
