@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from generator.cli import main
 from generator.execute.cache import Cache
-from generator.lint import CHECKS, Finding, LintResult, lint, load_config
+from generator.lint import CHECKS, Finding, LintResult, config_for, lint, load_config
 from generator.lint.checks import (
     MAX_ANSWER_CHARS,
     MAX_CODE_LINES,
@@ -18,6 +18,7 @@ from generator.lint.checks import (
     MAX_SETUP_LINES,
     cloze_alternatives,
 )
+from generator.load import load
 from tests.conftest import run_tnquiz
 
 LONG_QUESTION = "What is the shape? " + "Read carefully. " * 20
@@ -205,7 +206,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LintResult]:
     folder = tmp_path_factory.mktemp("lintdeck")
     (folder / "demo.yaml").write_text(DECK, encoding="utf-8")
     (folder / "lint.conf").write_text(CONFIG, encoding="utf-8")
-    result = lint([folder], cache=Cache(), jobs=2)
+    config, problems = config_for([folder])
+    assert problems == [] and config.ignore["random"] == {"rand-silenced"}
+    result = lint(load([folder]), cache=Cache(), config=config, jobs=2)
     assert result.problems == ()
     return folder, result
 
@@ -302,7 +305,7 @@ BALANCED = "\n".join(
 def test_true_false_share_and_balance(tmp_path: Path) -> None:
     deck = tmp_path / "tf.yaml"
     deck.write_text("deck: TF\ncards:\n" + TF_CARDS, encoding="utf-8")
-    result = lint([deck], cache=Cache(), jobs=1)
+    result = lint(load([deck]), cache=Cache(), jobs=1)
     assert result.problems == ()
     msgs = [f.message for f in result.findings if f.check == "true-false"]
     assert len(msgs) == 2, result.findings
@@ -311,7 +314,7 @@ def test_true_false_share_and_balance(tmp_path: Path) -> None:
 
     balanced = tmp_path / "balanced.yaml"
     balanced.write_text("deck: TF\ncards:\n" + BALANCED, encoding="utf-8")
-    result = lint([balanced], cache=Cache(), jobs=1)
+    result = lint(load([balanced]), cache=Cache(), jobs=1)
     assert result.problems == ()
     assert [f for f in result.findings if f.check == "true-false"] == []  # 2 of 20, 1:1
 

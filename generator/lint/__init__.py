@@ -6,9 +6,11 @@ from generator.lint.checks import (
     Finding,
     LintConfig,
     LintResult,
+    config_for,
     find_config,
     lint,
     load_config,
 )
 
-__all__ = ["CHECKS", "CONFIG_NAME", "Finding", "LintConfig", "LintResult", "find_config", "lint", "load_config"]
+__all__ = ["CHECKS", "CONFIG_NAME", "Finding", "LintConfig", "LintResult", "config_for", "find_config", "lint",
+           "load_config"]

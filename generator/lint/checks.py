@@ -30,8 +30,8 @@ import yaml
 
 from generator.execute.cache import Cache
 from generator.execute.runner import run_cards
+from generator.load import LoadResult
 from generator.model import BuiltCard, Card, Location, Outcome, Problem
-from generator.pipeline import load_paths
 from generator.verify import verify
 
 #: Every check, by its stable name (the names used in ``lint.conf`` and in each warning).
@@ -108,6 +108,16 @@ class LintResult:
 
 
 # -- config -----------------------------------------------------------------------------------------
+
+def config_for(paths: Sequence[Path]) -> tuple[LintConfig, list[Problem]]:
+    """The config that applies to ``paths`` (see :func:`find_config`); an empty one if none does."""
+    path = find_config(paths)
+    if path is None:
+        return LintConfig(), []
+    from generator.load import display_path
+
+    return load_config(path, display_path(path))
+
 
 def find_config(paths: Sequence[Path]) -> Path | None:
     """``lint.conf`` in the first folder named by ``paths`` (or holding the first file named)."""
@@ -521,7 +531,7 @@ def _duplicates(built: Sequence[BuiltCard], config: LintConfig) -> list[Finding]
 # -- the whole lint -----------------------------------------------------------------------------------
 
 def lint(
-    paths: Sequence[Path],
+    loaded: LoadResult,
     *,
     cache: Cache,
     config: LintConfig | None = None,
@@ -529,16 +539,11 @@ def lint(
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> LintResult:
-    """Load the cards, run them and their variants, and report every check's findings, sorted by place."""
-    loaded = load_paths(paths)
-    problems = list(loaded.problems)
-    if config is None:
-        config_path = find_config(paths)
-        if config_path is not None:
-            from generator.load import display_path
+    """Run the loaded cards and their variants; every check's findings, sorted by place.
 
-            config, config_problems = load_config(config_path, display_path(config_path))
-            problems.extend(config_problems)
+    ``loaded.problems`` (cards that did not load) come back in ``problems`` beside the findings.
+    """
+    problems = list(loaded.problems)
     config = config or LintConfig()
     cards = list(loaded.cards)
 
@@ -591,7 +596,7 @@ def lint(
                                   + ", ".join(f"`{a}`" for a in same[:4])
                                   + (" gives" if len(same) == 1 else " give") + " the same result"))
     found.extend(_duplicates(built, config))
-    where = _common_place(paths, cards)
+    where = _common_place(cards)
     found.extend(_deck_checks(built, config, where))
 
     kept = [f for f in found if f.card_id is None or not config.silenced(f.check, f.card_id)]
@@ -601,10 +606,9 @@ def lint(
                       runs=sum(1 for o in outcomes if o.executed), silenced=len(found) - len(kept))
 
 
-def _common_place(paths: Sequence[Path], cards: Iterable[Card]) -> str:
+def _common_place(cards: Iterable[Card]) -> str:
+    """Where a deck-wide finding points: the one file, or the one folder, the cards come from."""
     files = sorted({c.file for c in cards})
-    if not files:
-        return str(paths[0]) if paths else "cards"
     if len(files) == 1:
         return files[0]
     parents = {str(Path(f).parent) for f in files}

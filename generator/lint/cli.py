@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from generator.execute.cache import Cache
-from generator.lint.checks import CHECKS, CONFIG_NAME, LintConfig, lint, load_config
-from generator.model import Problem
+from generator.lint.checks import CHECKS, CONFIG_NAME, config_for, lint, load_config
 
 _CHECK_LIST = "\n".join(f"  {name:<19} {what}" for name, what in CHECKS.items())
 
@@ -44,14 +43,12 @@ Examples:
 def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_path: Path | None,
                  jobs: int | None) -> None:
     from generator.cli import _Progress
+    from generator.pipeline import load_paths
 
-    config: LintConfig | None = None
-    config_problems: list[Problem] = []
-    if config_path is not None:
-        config, config_problems = load_config(config_path)
+    config, config_problems = load_config(config_path) if config_path else config_for(list(paths))
     progress = _Progress()
     try:
-        result = lint(list(paths), cache=Cache(), config=config, jobs=jobs,
+        result = lint(load_paths(list(paths)), cache=Cache(), config=config, jobs=jobs,
                       on_total=progress.total, on_done=progress.step)
     finally:
         progress.close()
