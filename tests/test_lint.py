@@ -118,6 +118,10 @@ cards:
     question: What is `s`?
     code: |
 {"".join(f"      s{i} = {i}{chr(10)}" for i in range(MAX_CODE_LINES + 1))}    answer: s1 + s2
+  - id: long-explain                                  # P
+    question: What is `s`?
+    answer: 1 + 1
+    explain: "{"Because. " * 50}"
   - id: long-answer                                   # P
     question: What is `t`?
     code: t = "ab" * {MAX_ANSWER_CHARS}
@@ -237,7 +241,8 @@ def test_duplicates_exact_and_near(demo: tuple[Path, LintResult]) -> None:
 def test_length_limits(demo: tuple[Path, LintResult]) -> None:
     _, result = demo
     by = _by(result)
-    assert _flagged(result, "length") == {"long-question", "long-setup", "long-code", "long-answer"}
+    assert _flagged(result, "length") == {"long-question", "long-setup", "long-code", "long-answer",
+                                          "long-explain"}
     assert f"at most {MAX_QUESTION_CHARS} fit a phone screen" in by[("length", "long-question")][0].message
     assert f"has {MAX_SETUP_LINES + 1} lines" in by[("length", "long-setup")][0].message
     assert f"has {MAX_CODE_LINES + 1} lines" in by[("length", "long-code")][0].message
@@ -310,7 +315,7 @@ def test_true_false_share_and_balance(tmp_path: Path) -> None:
     msgs = [f.message for f in result.findings if f.check == "true-false"]
     assert len(msgs) == 2, result.findings
     assert msgs[0].startswith("4 of 5 answers are True/False (80%); at most 10% of a deck should be")
-    assert msgs[1].startswith("True:False is 3:1; always answering True scores 75%")
+    assert msgs[1].startswith("True:False is 3:1; always answering True scores 75%: at most 60% of them")
 
     balanced = tmp_path / "balanced.yaml"
     balanced.write_text("deck: TF\ncards:\n" + BALANCED, encoding="utf-8")

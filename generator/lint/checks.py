@@ -39,7 +39,7 @@ CHECKS: dict[str, str] = {
     "random": "the answer changes when every seed is shifted by one",
     "duplicates": "two cards with the same answer and the same (or nearly the same) code",
     "true-false": "too many True/False answers in the deck, or too many of one of them",
-    "length": "a question, answer, setup or code longer than a phone screen shows",
+    "length": "a question, answer, setup, code or explanation longer than a phone screen shows",
     "kind": "a declared `kind` that does not fit the live answer",
     "params-leftovers": "`bool(1)` or dash-joined numbers left in a question by `params`",
     "cloze-undetermined": "another plausible token in the blank gives the same result",
@@ -52,15 +52,15 @@ CONFIG_NAME = "lint.conf"
 # -- limits (what fits a phone screen in portrait without scrolling) -------------------------------
 MAX_QUESTION_CHARS = 300
 MAX_SETUP_LINES = 8
-MAX_CODE_LINES = 15
-MAX_SHOWN_LINES = 20  # setup and code together
+MAX_CODE_LINES = 12
+MAX_EXPLAIN_CHARS = 400
 MAX_LINE_CHARS = 100
 MAX_ANSWER_CHARS = 400  # an error answer is measured as its type and first message line
 MAX_ANSWER_LINES = 12
 #: More than this share of True/False answers in a deck is flagged ...
 MAX_TRUE_FALSE_SHARE = 0.10
 #: ... and so is a deck where one of True/False has more than this share of them.
-MAX_TRUE_FALSE_MAJORITY = 2 / 3
+MAX_TRUE_FALSE_MAJORITY = 0.6
 #: Two cards with the same answer whose programs (setup, code, answer expression: Python tokens, the
 #: card's own names renamed) are at least this similar (difflib ratio) are near-duplicates.
 NEAR_DUPLICATE_RATIO = 0.9
@@ -367,9 +367,9 @@ def _text_checks(card: Card) -> list[Finding]:
     if len(code_lines) > MAX_CODE_LINES:
         out.append(_finding("length", card, f"the code has {len(code_lines)} lines; at most "
                                              f"{MAX_CODE_LINES} fit a phone screen", card.code_line or None))
-    elif len(setup_lines) <= MAX_SETUP_LINES and len(setup_lines) + len(code_lines) > MAX_SHOWN_LINES:
-        out.append(_finding("length", card, f"setup and code have {len(setup_lines) + len(code_lines)} "
-                                             f"lines together; at most {MAX_SHOWN_LINES} fit a phone screen"))
+    if len(card.explain) > MAX_EXPLAIN_CHARS:
+        out.append(_finding("length", card, f"the explanation has {len(card.explain)} characters; "
+                                             f"at most {MAX_EXPLAIN_CHARS} fit a phone screen"))
     for part, lines, start in (("setup", setup_lines, card.setup_line), ("code", code_lines, card.code_line)):
         for i, ln in enumerate(lines):
             if len(ln) > MAX_LINE_CHARS:
