@@ -98,6 +98,18 @@ cards:
     question: Shape of the ones?
     code: z = torch.ones(2, 3)
     answer: z.shape
+  - id: dup-default-dtype
+    question: Default of `dtype`?
+    code: |
+      import inspect
+      d = inspect.signature(torch.nn.Linear).parameters["dtype"].default
+    answer: d
+  - id: dup-default-device                            # N: same answer, another parameter (string)
+    question: Default of `device`?
+    code: |
+      import inspect
+      d = inspect.signature(torch.nn.Linear).parameters["device"].default
+    answer: d
   - id: dup-near                                      # P: same answer, nearly the same code
     question: Shape of this `z`?
     code: z = torch.zeros(2, 3) + 0

@@ -482,10 +482,12 @@ def _spec(card: Card) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _attributes(tokens: Sequence[str]) -> frozenset[str]:
-    """The attribute names a program uses (``size``, ``dim``, ``squeeze``...): two cards that call
-    different functions teach different things however alike their text."""
-    return frozenset(t for i, t in enumerate(tokens) if i and tokens[i - 1] == ".")
+def _vocabulary(tokens: Sequence[str]) -> frozenset[str]:
+    """The attribute names and string literals a program uses (``.size``, ``.squeeze``,
+    ``"prefetch_factor"``): two cards that differ there ask about different things however alike
+    their text; cards that differ only in numbers, structure or their own names may not."""
+    return frozenset(t for i, t in enumerate(tokens)
+                     if (i and tokens[i - 1] == ".") or t[:1] in "'\"" or t[:2].lower() in ("f'", 'f"', "r'", 'r"'))
 
 
 def _ratio(a: Sequence[str], b: Sequence[str]) -> float:
@@ -500,7 +502,7 @@ def _ratio(a: Sequence[str], b: Sequence[str]) -> float:
 
 def _duplicates(built: Sequence[BuiltCard], config: LintConfig) -> list[Finding]:
     """Cards with the same live answer whose programs (setup, code and answer expression as tokens,
-    their own names renamed) are the same, or use the same attributes and are at least
+    their own names renamed) are the same, or use the same attributes and strings and are at least
     ``NEAR_DUPLICATE_RATIO`` alike."""
     out: list[Finding] = []
     groups: dict[str, list[BuiltCard]] = defaultdict(list)
@@ -509,14 +511,14 @@ def _duplicates(built: Sequence[BuiltCard], config: LintConfig) -> list[Finding]
             groups[b.answer.text.strip()].append(b)
     for same_answer in groups.values():
         programs = [_program(b.card) for b in same_answer]
-        apis = [_attributes(p) for p in programs]
+        vocab = [_vocabulary(p) for p in programs]
         for j in range(1, len(same_answer)):
             b = same_answer[j]
             for i in range(j):
                 a = same_answer[i]
                 if config.silenced("duplicates", a.id, b.id):
                     continue
-                ratio = _ratio(programs[i], programs[j]) if apis[i] == apis[j] else 0.0
+                ratio = _ratio(programs[i], programs[j]) if vocab[i] == vocab[j] else 0.0
                 if ratio < NEAR_DUPLICATE_RATIO:
                     continue
                 what = ("the same setup, code and answer as" if programs[i] == programs[j]
