@@ -112,7 +112,7 @@ def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
     assert statuses == {"squeeze-one": "ok", "arange-dtype": "ok", "wrong-claim": "contradicted", "broken": "failed"}
     checked = run_tnquiz("check", str(cards), env=env)
     assert checked.returncode == 1
-    assert f"{cards}:15 [wrong-claim]: expect contradicted by PyTorch\nExpected:\n    (2, 3)\nGot:\n    torch.Size([3, 2])" in checked.stdout
+    assert f"{cards}:18 [wrong-claim]: expect contradicted by PyTorch\nExpected:\n    (2, 3)\nGot:\n    torch.Size([3, 2])" in checked.stdout
     assert f"{cards}:24 [broken]: RuntimeError: shape '[3]' is invalid for input of size 2\n  {cards}:24: y = x.view(3)" in checked.stdout
     assert checked.stderr.strip() == "Error: 4 cards checked: 2 ok, 0 skipped, 4 problems"
 
