@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from generator.lint.checks import (
     cloze_alternatives,
 )
 from generator.load import load
-from tests.conftest import run_tnquiz
+from tests.conftest import ROOT, run_tnquiz
 
 LONG_QUESTION = "What is the shape? " + "Read carefully. " * 20
 
@@ -401,6 +403,15 @@ def test_cli_warnings_exit_codes_json_and_config(tmp_path: Path) -> None:
     data = json.loads(as_json.stdout)
     assert data["cards"] == 2 and data["errors"] == []
     assert [(w["check"], w["id"], w["line"]) for w in data["warnings"]] == [("random", "rand-values", 3)]
+
+    # everything is cached now: lint runs nothing, and never imports torch itself
+    probe = ("import sys; from generator.cli import main\n"
+             "try:\n    main(['lint', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+             "print('torch' in sys.modules)")
+    cached = subprocess.run([sys.executable, "-c", probe, str(deck)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert cached.stdout.splitlines()[-1] == "False", cached.stdout + cached.stderr
+    assert "; 0 runs" in cached.stderr
 
     (tmp_path / "lint.conf").write_text("ignore:\n  random: [rand-values]\n", encoding="utf-8")
     silenced = run_tnquiz("lint", str(deck), "--strict")
