@@ -100,7 +100,7 @@ class LintConfig:
 @dataclass(frozen=True)
 class LintResult:
     findings: tuple[Finding, ...]
-    problems: tuple[Problem, ...]  # load and config errors (those cards are left out)
+    problems: tuple[Problem, ...]  # cards that did not load (left out)
     cards: int
     skipped: int  # cards that could not run here (a missing GPU or package): not linted past their text
     runs: int  # card runs a worker did now (variants included); 0 when everything was cached
