@@ -253,3 +253,12 @@ def _register_lint() -> None:
 
 
 _register_lint()
+
+
+def _register_import() -> None:
+    from generator.importer.cli import import_notes_command  # torch-free, like everything here
+
+    main.add_command(import_notes_command)
+
+
+_register_import()
