@@ -40,7 +40,7 @@ TORCHVISION ?= torchvision==0.29.1
 
 # (Re)installed when pyproject.toml changes; the project is installed editable, so code edits need nothing.
 $(OPTIONAL_VENV)/.installed: pyproject.toml
-	@test -x $(OPTIONAL_VENV)/bin/python || $(PYTHON) -m venv $(OPTIONAL_VENV)
+	@test -x $(OPTIONAL_VENV)/bin/python || python3 -m venv $(OPTIONAL_VENV)
 	$(OPTIONAL_VENV)/bin/python -m pip install -q '$(TORCHVISION)' -e .
 	touch $@
 
