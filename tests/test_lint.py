@@ -83,6 +83,13 @@ cards:
     question: What is `x`?
     code: x = torch.randn(2)
     answer: x
+  - id: exercise-random                               # N: an exercise's answer is a reference, not recalled
+    question: Make `y`, the transpose of `x`.
+    setup: x = torch.rand(6, 70)
+    solution: y = x.t()
+    answer: y
+    variants:
+      - x = torch.rand(2, 3)
   # duplicates
   - id: dup-first
     question: What is the shape of `z`?
