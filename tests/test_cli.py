@@ -69,7 +69,7 @@ def test_build_writes_everything_then_a_warm_build_imports_no_torch(tmp_path: Pa
     assert warm.returncode == 0, warm.stderr
     assert "2 cards: 2 ok, 0 failed; 0 run, 2 from cache" in warm.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in warm.stderr.splitlines() if "|" in line]
-    assert "generator.pipeline" in imported  # the import log is real
+    assert "generator.api" in imported  # the import log is real
     assert not [m for m in imported if m == "torch" or m.startswith("torch.")]
 
 

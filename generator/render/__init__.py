@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from generator import __version__
+from generator import __version__, atomic
 from generator.model import Deck
 from generator.paths import templates_dir
 from generator.render.cardsjson import write_cards_json
@@ -32,43 +32,62 @@ def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
     return h.hexdigest()
 
 
-def _memo_path() -> Path:
+def memo_path(cache_root: Path | None = None) -> Path:
+    """The highlighting memo, beside the result cache (``tnquiz cache clear`` removes both)."""
     from generator.execute.cache import default_dir
 
-    return default_dir() / "highlight.json"
+    return (cache_root if cache_root is not None else default_dir()) / "highlight.json"
 
 
-def prepare() -> None:
+def prepare(memo: bool = True) -> None:
     """Import the renderers and load the highlight memo; called while workers import torch."""
     import generator.render.anki
     import generator.render.html  # noqa: F401
     from generator.render.highlight import load_memo
 
-    load_memo(_memo_path())
+    if memo:
+        load_memo(memo_path())
 
 
-def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False) -> list[Path]:
+#: The lock file that makes builds into one folder take turns.
+LOCK = ".tnquiz-build.lock"
+
+
+def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False,
+               memo: bool = True) -> list[Path]:
     """Write cards.json, the Anki deck(s) and the HTML quiz; return what was written.
 
     When ``out_dir`` already holds the outputs of exactly these inputs, nothing is written (and an
-    empty list is returned): a rebuild with no change costs no rendering.
+    empty list is returned): a rebuild with no change costs no rendering. Every file is replaced
+    atomically (generator/atomic.py), and the whole render holds a lock on ``out_dir``: two builds
+    into one folder take turns, so the folder always holds the outputs of one build. The stamp is
+    removed first and written last, so a render that is killed half-way is redone by the next build.
     """
+    from filelock import FileLock
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(out_dir / LOCK):
+        return _render_locked(deck, out_dir, templates=templates, split=split, memo=memo)
+
+
+def _render_locked(deck: Deck, out_dir: Path, *, templates: Path | None, split: bool,
+                   memo: bool) -> list[Path]:
     stamp = out_dir / STAMP
     fp = _fingerprint(deck, templates, split)
     expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
-    if stamp.exists() and stamp.read_text().strip() == fp and all(p.exists() for p in expected):
+    if stamp.exists() and stamp.read_text(errors="replace").strip() == fp and all(p.exists() for p in expected):
         return []
     from generator.render.anki import write_apkg  # imported only when there is work to do
     from generator.render.highlight import load_memo, save_memo
     from generator.render.html import write_html
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    memo = _memo_path()
-    load_memo(memo)
+    if memo:
+        load_memo(memo_path())
     written = [write_cards_json(deck, out_dir)]
     written += write_apkg(deck, out_dir, templates=templates, split=split)
     written.append(write_html(deck, out_dir, templates=templates))
-    save_memo(memo)
-    stamp.write_text(fp + "\n")
+    if memo:
+        save_memo(memo_path())
+    atomic.write_text(stamp, fp + "\n")
     return written

@@ -39,6 +39,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from generator.atomic import atomic_path
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
 from generator.render.highlight import highlight_css, lex_python
@@ -467,8 +468,9 @@ def _write_package(path: Path, notes: list[_Note], models: dict[int, dict[str, A
     note_ids = _unique_ids((n.guid for n in notes), "tnquiz-nid", set())
     card_ids = _unique_ids((n.guid for n in notes), "tnquiz-cid", set(note_ids.values()))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tnquiz-anki-", dir=path.parent) as tmp:
+    # the SQLite file goes to the system temp dir, the package straight to an atomic temp file
+    # beside `path`: a killed build leaves no folder in --out and the old .apkg whole
+    with tempfile.TemporaryDirectory(prefix="tnquiz-anki-") as tmp:
         db = Path(tmp) / "collection.anki2"
         conn = sqlite3.connect(db)
         try:
@@ -509,16 +511,14 @@ def _write_package(path: Path, notes: list[_Note], models: dict[int, dict[str, A
         finally:
             conn.close()
 
-        tmp_apkg = Path(tmp) / "out.apkg"
         date = _zip_date()
-        with zipfile.ZipFile(tmp_apkg, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with atomic_path(path) as tmp_apkg, zipfile.ZipFile(tmp_apkg, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, data in (("collection.anki2", db.read_bytes()), ("media", b"{}")):
                 info = zipfile.ZipInfo(name, date_time=date)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = 3
                 info.external_attr = 0o100644 << 16
                 zf.writestr(info, data)
-        os.replace(tmp_apkg, path)
 
 
 def build_notes(
