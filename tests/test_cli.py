@@ -54,7 +54,7 @@ def test_build_writes_everything_then_a_warm_build_imports_no_torch(tmp_path: Pa
     out = tmp_path / "out"
     cold = run_tnquiz("build", str(cards), "--out", str(out), env=env)
     assert cold.returncode == 0, cold.stderr
-    assert "2 cards: 2 ok, 0 failed; 2 run, 0 from cache" in cold.stderr
+    assert "2 cards: 2 ok; 2 run, 0 from cache" in cold.stderr
     assert {p.name for p in out.iterdir()} >= {"cards.json", "tnquiz.apkg", "quiz.html"}
     data = json.loads((out / "cards.json").read_text())
     assert data["format"] == 1
@@ -67,7 +67,7 @@ def test_build_writes_everything_then_a_warm_build_imports_no_torch(tmp_path: Pa
                            "--out", str(out)], env={**os.environ, **env}, cwd=ROOT,
                           capture_output=True, text=True)
     assert warm.returncode == 0, warm.stderr
-    assert "2 cards: 2 ok, 0 failed; 0 run, 2 from cache" in warm.stderr
+    assert "2 cards: 2 ok; 0 run, 2 from cache" in warm.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in warm.stderr.splitlines() if "|" in line]
     assert "generator.api" in imported  # the import log is real
     assert not [m for m in imported if m == "torch" or m.startswith("torch.")]
@@ -80,12 +80,10 @@ def test_editing_one_card_reruns_that_card_alone(tmp_path: Path) -> None:
     assert run_tnquiz("build", str(cards), "-o", str(tmp_path / "o"), env=env).returncode == 0
     cards.write_text(CARDS.replace("torch.arange(3)", "torch.arange(3.0)").replace("What is the shape", "Shape"))
     again = run_tnquiz("build", str(cards), "-o", str(tmp_path / "o"), env=env)
-    assert "2 cards: 2 ok, 0 failed; 1 run, 1 from cache" in again.stderr
+    assert "2 cards: 2 ok; 1 run, 1 from cache" in again.stderr
 
 
-def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
-    cards = tmp_path / "bad.yaml"
-    cards.write_text(CARDS + """\
+BAD_CARDS = CARDS + """\
   - id: wrong-claim
     question: q
     answer: torch.zeros(2, 3).t().shape
@@ -98,23 +96,113 @@ def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
       y = x.view(3)
     answer: y
     source: test
-  - id: typo
-    question: q
-    anser: "1"
-""")
+"""
+
+
+def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
+    cards = tmp_path / "bad.yaml"
+    cards.write_text(BAD_CARDS)
     env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "out"
     built = run_tnquiz("build", str(cards), "-o", str(out), env=env)
-    assert built.returncode == 1
-    assert f"error: {cards}:29 [typo]: unknown field `anser` (did you mean `answer`?)" in built.stderr
+    assert built.returncode == 1, built.stderr
     assert f"failed: {cards}:24 [broken]: RuntimeError: shape '[3]' is invalid for input of size 2" in built.stderr
+    assert f"warning: {cards}:15 [wrong-claim]: expect contradicted by PyTorch" in built.stderr
+    assert "4 cards: 2 ok, 1 contradicted, 1 failed; 4 run, 0 from cache" in built.stderr
     statuses = {c["id"]: c["status"] for c in json.loads((out / "cards.json").read_text())["cards"]}
     assert statuses == {"squeeze-one": "ok", "arange-dtype": "ok", "wrong-claim": "contradicted", "broken": "failed"}
     checked = run_tnquiz("check", str(cards), env=env)
     assert checked.returncode == 1
     assert f"{cards}:15 [wrong-claim]: expect contradicted by PyTorch\nExpected:\n    (2, 3)\nGot:\n    torch.Size([3, 2])" in checked.stdout
     assert f"{cards}:24 [broken]: RuntimeError: shape '[3]' is invalid for input of size 2\n  {cards}:24: y = x.view(3)" in checked.stdout
-    assert checked.stderr.strip() == "Error: 4 cards checked: 2 ok, 0 skipped, 4 problems"
+    assert checked.stderr.strip().splitlines()[-1] == "Error: 4 cards: 2 ok, 1 contradicted, 1 failed; 2 problems"
+    listed = run_tnquiz("list", str(cards), env=env)
+    assert listed.returncode == 0
+    assert [line.split() for line in listed.stdout.splitlines()] == [
+        ["ID", "KIND", "DECK", "STATUS"],
+        ["squeeze-one", "shape", "Demo::Basics", "ok"],
+        ["arange-dtype", "dtype", "Demo::Basics", "ok"],
+        ["wrong-claim", "shape", "Demo::Basics", "contradicted"],
+        ["broken", "?", "Demo::Basics", "failed"],  # never a blank kind
+    ]
+    assert listed.stderr.strip() == "4 cards: 2 ok, 1 contradicted, 1 failed"
+
+
+def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Path) -> None:
+    """A typo must never silently drop cards from a deck: report every problem, write nothing."""
+    cards = tmp_path / "bad.yaml"
+    cards.write_text(CARDS)
+    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "out"
+    assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    cards.write_text(BAD_CARDS + """\
+  - id: typo
+    question: q
+    anser: "1"
+  - id: typo-two
+    question: q
+    answer: "1"
+    timeout: soon
+""")
+    built = run_tnquiz("build", str(cards), "-o", str(out), env=env)
+    assert built.returncode == 2
+    assert "Traceback" not in built.stderr
+    assert f"error: {cards}:29 [typo]: unknown field `anser` (did you mean `answer`?)" in built.stderr
+    assert f"error: {cards}:33 [typo-two]: " in built.stderr
+    assert "0 cards: 0 ok; 2 not loaded" in built.stderr
+    assert f"error: 2 cards could not be loaded: nothing written, {out}/ is untouched" in built.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    checked = run_tnquiz("check", str(cards), env=env)  # check still runs what loaded, and says all
+    assert checked.returncode == 2
+    assert f"{cards}:29 [typo]: unknown field `anser`" in checked.stdout
+    assert f"{cards}:24 [broken]: RuntimeError" in checked.stdout
+    assert checked.stderr.strip().splitlines()[-1] == "Error: 4 cards: 2 ok, 1 contradicted, 1 failed; 2 not loaded; 5 problems"
+    listed = run_tnquiz("list", str(cards), env=env)
+    assert listed.returncode == 2
+    assert listed.stderr.strip().splitlines()[-1] == "4 cards: 2 ok, 1 contradicted, 1 failed; 2 not loaded"
+
+
+def test_a_missing_path_or_no_cards_leaves_the_outputs_byte_identical(tmp_path: Path) -> None:
+    cards = tmp_path / "demo.yaml"
+    cards.write_text(CARDS)
+    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "out"
+    assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    missing = run_tnquiz("build", str(tmp_path / "nonexistent"), "-o", str(out), env=env)
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == [
+        f"error: {tmp_path / 'nonexistent'}:0: no such file or folder",
+        "0 cards: 0 ok; 1 not loaded",
+        f"error: 1 card could not be loaded: nothing written, {out}/ is untouched",
+    ]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("deck: Demo\ncards: []\n")
+    nothing = run_tnquiz("build", str(empty), "-o", str(out), env=env)
+    assert nothing.returncode == 2
+    assert f"error: no cards were found: nothing written, {out}/ is untouched" in nothing.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    checked = run_tnquiz("check", str(empty), env=env)
+    assert (checked.returncode, checked.stderr.strip()) == (2, "Error: no cards to check; 0 cards: 0 ok; 0 problems")
+
+
+def test_device_cuda_without_a_gpu_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    from generator.execute.runner import cuda_present
+
+    if cuda_present():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    cards = tmp_path / "demo.yaml"
+    cards.write_text(CARDS)
+    out = tmp_path / "out"
+    for command in (["build", str(cards), "-o", str(out)], ["check", str(cards)]):
+        result = run_tnquiz(*command, "--device", "cuda")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (
+            "Error: --device cuda: no CUDA GPU is available here (no NVIDIA driver, or a CPU-only "
+            "torch build); use `--device auto` to run cards on the GPU where there is one and on "
+            "the CPU elsewhere")
+    assert not out.exists()
 
 
 def test_check_passes_on_good_cards_and_list_shows_status(tmp_path: Path) -> None:
@@ -122,14 +210,22 @@ def test_check_passes_on_good_cards_and_list_shows_status(tmp_path: Path) -> Non
     cards.write_text(CARDS)
     env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
     listed = run_tnquiz("list", str(cards), env=env)
-    assert listed.stdout.split() == ["squeeze-one", "?", "Demo::Basics", "not", "run",
+    assert listed.stdout.split() == ["ID", "KIND", "DECK", "STATUS",
+                                     "squeeze-one", "?", "Demo::Basics", "not", "run",
                                      "arange-dtype", "?", "Demo::Basics", "not", "run"]
+    assert listed.stderr.strip() == "2 cards: 0 ok, 2 not run"
     checked = run_tnquiz("check", str(cards), env=env)
     assert checked.returncode == 0
-    assert checked.stdout.strip() == "2 cards checked: 2 ok, 0 skipped, 0 problems"
+    assert checked.stdout.strip() == "2 cards: 2 ok; 0 problems"
     listed = run_tnquiz("list", str(cards), "--tag", "demo", env=env)
-    assert listed.stdout.split() == ["squeeze-one", "shape", "Demo::Basics", "ok",
+    assert listed.stdout.split() == ["ID", "KIND", "DECK", "STATUS",
+                                     "squeeze-one", "shape", "Demo::Basics", "ok",
                                      "arange-dtype", "dtype", "Demo::Basics", "ok"]
+    assert listed.stderr.strip() == "2 cards: 2 ok"
+    listed = run_tnquiz("list", str(cards), "--deck", "demo::BASICS", env=env)  # as `quiz --deck`
+    assert len(listed.stdout.splitlines()) == 3
+    listed = run_tnquiz("list", str(cards), "--deck", "Demo::Basic", env=env)  # whole parts only
+    assert (listed.stdout, listed.stderr) == ("", "no cards match\n0 cards: 0 ok\n")
     info = run_tnquiz("cache", "info", env=env)
     assert info.stdout.startswith(f"{tmp_path / 'cache'}: 2 results")
     cleared = run_tnquiz("cache", "clear", env=env)
