@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from generator import __version__, atomic
@@ -30,6 +31,18 @@ def _fingerprint(deck: Deck, templates: Path | None, split: bool) -> str:
                 h.update(str(f.relative_to(root)).encode())
                 h.update(f.read_bytes())
     return h.hexdigest()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(deck: Deck) -> Deck:
+    """The deck with every lone surrogate (a card may print ``chr(0xD800)``) shown as the text
+    ``\\ud800``: UTF-8 cannot encode one, and no card's output may break a writer (SQLite, files)."""
+    text = json.dumps(deck.to_dict(), ensure_ascii=False)
+    if not _SURROGATE.search(text):
+        return deck
+    return Deck.from_dict(json.loads(_SURROGATE.sub(lambda m: f"\\\\u{ord(m.group()):04x}", text)))
 
 
 def memo_path(cache_root: Path | None = None) -> Path:
@@ -82,6 +95,7 @@ def _render_locked(deck: Deck, out_dir: Path, *, templates: Path | None, split: 
     from generator.render.html import write_html
 
     stamp.unlink(missing_ok=True)
+    deck = encodable(deck)
     if memo:
         load_memo(memo_path())
     written = [write_cards_json(deck, out_dir)]
