@@ -56,7 +56,8 @@ class Progress:
         self.min_cards = min_cards
         self.clock = clock
         self.total = self.done = self.ran = 0
-        self.started = self.first_run = self.last_print = 0.0
+        self.started = self.last_print = 0.0
+        self.first_run: float | None = None  # when the first card that runs started (its worker too)
         self.drawn = False
 
     def start(self, total: int) -> None:
@@ -64,7 +65,7 @@ class Progress:
         self.started = self.last_print = self.clock()
 
     def eta(self) -> float | None:
-        if self.ran < self.min_cards or not self.first_run:
+        if self.ran < self.min_cards or self.first_run is None:
             return None
         rate = self.ran / max(self.clock() - self.first_run, 1e-6)
         return (self.total - self.done) / rate
@@ -80,8 +81,8 @@ class Progress:
         now = self.clock()
         self.done += 1
         if outcome.executed:
-            if not self.first_run:
-                self.first_run = self.started if self.ran == 0 else now
+            if self.first_run is None:
+                self.first_run = self.started
             self.ran += 1
         if self.tty:
             if now - self.last_print >= 0.1 or self.done == self.total:

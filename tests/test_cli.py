@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator.cli import main
+from generator.cli import Progress, main
+from generator.model import Card, Outcome
 from tests.conftest import ROOT, run_tnquiz
 
 CARDS = """\
@@ -257,3 +258,39 @@ def test_installed_wheel_builds_the_bundled_deck_from_any_directory(tmp_path: Pa
                              capture_output=True, text=True)
     assert listing.returncode == 0, listing.stderr
     assert len(listing.stdout.splitlines()) >= 200
+
+
+def _outcome(n: int, executed: bool) -> Outcome:
+    return Outcome(Card(id=f"c{n}", deck="D", file="f.yaml", line=n, question="q", kind=""), "cpu",
+                   executed=executed)
+
+
+def test_progress_without_a_terminal_prints_a_line_every_few_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    now = [100.0]
+    progress = Progress(tty=False, every=5.0, min_cards=3, clock=lambda: now[0])
+    progress.start(12)
+    for n in range(4):  # cached: instant, and they say nothing about how long the rest takes
+        progress.step(_outcome(n, executed=False))
+    assert progress.eta() is None
+    for n in range(4, 12):
+        now[0] += 2.0  # each card that runs takes 2 s (the first one includes the worker start)
+        progress.step(_outcome(n, executed=True))
+        if n == 5:
+            assert progress.eta() is None  # not before 3 cards ran
+    progress.close()
+    assert capsys.readouterr().err.splitlines() == [
+        "running cards: 7/12, about 10 s left",  # t = 6 s: 3 ran in 6 s, 5 left
+        "running cards: 10/12, about 4 s left",  # t = 12 s (t = 16 s is the end: no line)
+    ]
+
+
+def test_progress_on_a_terminal_redraws_one_line_and_clears_it(capsys: pytest.CaptureFixture[str]) -> None:
+    now = [0.0]
+    progress = Progress(tty=True, clock=lambda: now[0])
+    progress.start(2)
+    for n in range(2):
+        now[0] += 1.0
+        progress.step(_outcome(n, executed=True))
+    progress.close()
+    err = capsys.readouterr().err
+    assert err == "\r\x1b[Krunning cards: 1/2 [c0]\r\x1b[Krunning cards: 2/2 [c1]\r\x1b[K"
