@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -86,7 +87,8 @@ class Progress:
             self.ran += 1
         if self.tty:
             if now - self.last_print >= 0.1 or self.done == self.total:
-                click.echo(f"\r\x1b[K{self.line()} [{outcome.card.id}]", nl=False, err=True)
+                width = shutil.get_terminal_size().columns - 1  # a wrapped line cannot be redrawn
+                self._draw(f"\r\x1b[K{f'{self.line()} [{outcome.card.id}]'[:width]}")
                 self.drawn, self.last_print = True, now
         elif now - self.last_print >= self.every and self.done < self.total:
             click.echo(self.line(), err=True)
@@ -94,8 +96,13 @@ class Progress:
 
     def close(self) -> None:
         if self.drawn:
-            click.echo("\r\x1b[K", nl=False, err=True)
+            self._draw("\r\x1b[K")
             self.drawn = False
+
+    @staticmethod
+    def _draw(text: str) -> None:
+        sys.stderr.write(text)  # not click.echo: it strips the erase code where it sees no terminal
+        sys.stderr.flush()
 
 
 DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
