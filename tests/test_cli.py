@@ -294,3 +294,32 @@ def test_progress_on_a_terminal_redraws_one_line_and_clears_it(capsys: pytest.Ca
     progress.close()
     err = capsys.readouterr().err
     assert err == "\r\x1b[Krunning cards: 1/2 [c0]\r\x1b[Krunning cards: 2/2 [c1]\r\x1b[K"
+
+
+def test_the_build_summary_says_how_to_get_the_skipped_cards(tmp_path: Path) -> None:
+    from generator.execute.cache import package_version
+    from generator.execute.runner import cuda_present
+
+    if cuda_present() or package_version("torchvision"):
+        pytest.skip("needs a machine without a GPU and without torchvision")
+    cards = tmp_path / "optional.yaml"
+    cards.write_text("""\
+deck: Optional
+cards:
+  - id: vision-{i}
+    params: {i: [1, 2]}
+    question: q
+    answer: torchvision.__version__
+    requires: [torchvision]
+  - id: gpu
+    question: q
+    answer: torch.zeros(1).device.type
+    device: cuda
+""")
+    built = run_tnquiz("build", str(cards), "-o", str(tmp_path / "out"))
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.splitlines()[:3] == [
+        "3 cards: 0 ok, 3 skipped; 0 run, 0 from cache",
+        "  skipped: 1 need a GPU: build with `--device auto` on a machine with one",
+        "  skipped: 2 need torchvision: `pip install torchvision`",
+    ]
