@@ -215,11 +215,18 @@ def check(
     cache: Cache | None = None,
     device: str | None = None,
     jobs: int | None = None,
+    on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> Report:
-    """Load, run and verify the cards; write nothing. ``report.failures`` lists every problem."""
+    """Load, run and verify the cards; write nothing. ``report.failures`` lists every problem.
+
+    Cards that loaded are run even when others did not load, so that one pass reports everything.
+    """
     check_device(device)
-    return run(load(paths), cache=cache, device=device, jobs=jobs, on_done=on_done)
+    loaded = load(paths)
+    if on_total:
+        on_total(len(loaded.cards))
+    return run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done)
 
 
 # -- render and build ------------------------------------------------------------------------------

@@ -217,9 +217,8 @@ def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cach
     """
     progress = Progress()
     try:
-        loaded = api.load(paths)
-        progress.start(len(loaded.cards))
-        report = api.run(loaded, cache=_cache(no_cache), device=device, jobs=jobs, on_done=progress.step)
+        report = api.check(paths, cache=_cache(no_cache), device=device, jobs=jobs,
+                           on_total=progress.start, on_done=progress.step)
     except api.UsageError as e:
         raise _usage(e) from e
     finally:
