@@ -129,14 +129,19 @@ def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
     assert listed.stderr.strip() == "4 cards: 2 ok, 1 contradicted, 1 failed"
 
 
-def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Path) -> None:
-    """A typo must never silently drop cards from a deck: report every problem, write nothing."""
-    cards = tmp_path / "bad.yaml"
+def _built_deck(tmp_path: Path) -> tuple[Path, dict[str, str], Path, dict[str, bytes]]:
+    """CARDS built into tmp_path/out: (card file, env, out, every file of out with its bytes)."""
+    cards = tmp_path / "demo.yaml"
     cards.write_text(CARDS)
     env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "out"
     assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    return cards, env, out, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Path) -> None:
+    """A typo must never silently drop cards from a deck: report every problem, write nothing."""
+    cards, env, out, before = _built_deck(tmp_path)
     cards.write_text(BAD_CARDS + """\
   - id: typo
     question: q
@@ -165,12 +170,7 @@ def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Pat
 
 
 def test_a_missing_path_or_no_cards_leaves_the_outputs_byte_identical(tmp_path: Path) -> None:
-    cards = tmp_path / "demo.yaml"
-    cards.write_text(CARDS)
-    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
-    out = tmp_path / "out"
-    assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    _, env, out, before = _built_deck(tmp_path)
     missing = run_tnquiz("build", str(tmp_path / "nonexistent"), "-o", str(out), env=env)
     assert missing.returncode == 2
     assert missing.stderr.splitlines() == [
