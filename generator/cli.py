@@ -7,13 +7,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from generator import __version__, api
+from generator import __version__
 from generator.execute.cache import Cache
 from generator.model import Outcome
+
+if TYPE_CHECKING:  # the API loads on first use: `tnquiz quiz` never imports it
+    from generator import api
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 
@@ -113,25 +116,15 @@ JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
 NO_CACHE = click.option("--no-cache", is_flag=True, help="Run every card again; do not read or write the cache.")
 
 
-class _CardsFailed(click.ClickException):
-    exit_code = api.EXIT_CARDS
-
-
-class _InputError(click.ClickException):
-    exit_code = api.EXIT_INPUT
-
-
-class _MachineryError(click.ClickException):
-    exit_code = api.EXIT_MACHINERY
-
-
 def _Error(message: str, code: int) -> click.ClickException:
     """``Error: MESSAGE`` on stderr, exit ``code`` (one of api.EXIT_*)."""
-    cls = {api.EXIT_INPUT: _InputError, api.EXIT_MACHINERY: _MachineryError}.get(code, _CardsFailed)
-    return cls(message)
+    error: click.ClickException = type("Error", (click.ClickException,), {"exit_code": code})(message)
+    return error
 
 
-def _usage(e: api.UsageError) -> click.ClickException:
+def _usage(e: ValueError) -> click.ClickException:
+    from generator import api
+
     return _Error(str(e), api.EXIT_INPUT)
 
 
@@ -167,6 +160,8 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
       tnquiz build --device auto --jobs 4   # cards on the GPU where there is one
       tnquiz build --no-cache               # run everything again
     """
+    from generator import api
+
     progress = Progress()
     try:
         result = api.build(paths, out, cache=_cache(no_cache), device=device, jobs=jobs,
@@ -215,6 +210,8 @@ def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cach
       tnquiz check                      # the bundled deck
       tnquiz check cards/shapes.yaml
     """
+    from generator import api
+
     progress = Progress()
     try:
         report = api.check(paths, cache=_cache(no_cache), device=device, jobs=jobs,
@@ -246,6 +243,8 @@ def list_(paths: tuple[Path, ...], deck: str | None, tags: tuple[str, ...]) -> N
       tnquiz list
       tnquiz list --deck pytorch::tensors --tag squeeze
     """
+    from generator import api
+
     listing = api.list_cards(paths, deck=deck, tags=tags, cache=_cache())
     _report_problems(listing.problems)
     if listing.rows:
@@ -282,6 +281,8 @@ def cache_info() -> None:
 @cache.command("clear")
 def cache_clear() -> None:
     """Delete every cached result (the next build runs every card)."""
+    from generator import api
+
     c = _cache()
     click.echo(f"removed {api.clear_cache(c)} results from {c.root}")
 
