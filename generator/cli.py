@@ -177,7 +177,8 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     _report_problems(report.problems)
     for c in report.cards:
         if c.status in ("failed", "error"):
-            click.secho(f"failed: {api.failure(c)}", fg="red", err=True)
+            label = "failed" if c.status == "failed" else "error"
+            click.secho(f"{label}: {api.failure(c)}", fg="red", err=True)
         for p in c.problems:
             click.secho(f"warning: {p}", fg="yellow", err=True)
     click.echo(_run_summary(report), err=True)

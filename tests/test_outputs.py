@@ -134,9 +134,11 @@ def test_a_killed_build_leaves_the_old_outputs_whole(decks: dict, tmp_path: Path
                 _apkg_decks(out / name)
             else:
                 assert (out / name).read_text(encoding="utf-8").rstrip().endswith("</html>")
+    (out / ".quiz.html.abc123.tmp").write_text("half a page")  # as a kill -9 mid-write leaves it
     again = run_tnquiz("build", str(decks["bravo"]), "-o", str(out), env=decks["env"])
     assert again.returncode == 0, again.stderr
     assert assert_one_whole_build(out) == "DeckBravo"
+    assert set(os.listdir(out)) == KEPT  # the next build removes what killed ones left
 
 
 def test_two_builds_into_one_folder_take_turns(decks: dict, tmp_path: Path) -> None:

@@ -85,6 +85,9 @@ def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, spli
 
 def _render_locked(deck: Deck, out_dir: Path, *, templates: Path | None, split: bool,
                    memo: bool) -> list[Path]:
+    for left in out_dir.glob(".*.tmp"):  # what a killed build left (atomic.py's temp names)
+        if left.name.startswith((".cards.json.", ".quiz.html.", f".{STAMP}.")) or ".apkg." in left.name:
+            left.unlink(missing_ok=True)
     stamp = out_dir / STAMP
     fp = _fingerprint(deck, templates, split)
     expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
