@@ -246,16 +246,17 @@ class BuildResult:
 
 
 def render(deck: Deck, out: Path | str, *, templates: Path | None = None, split: bool = False,
-           memo: bool = True) -> tuple[Path, ...]:
+           memo: bool = True, on_wait: Callable[[], None] | None = None) -> tuple[Path, ...]:
     """Write cards.json, tnquiz.apkg (and one per top-level deck with ``split``) and quiz.html.
 
     Each file is replaced atomically, under a lock on ``out`` (builds into one folder take turns).
     Returns what was written: empty when ``out`` already holds the outputs of exactly this deck.
-    ``memo=False``: do not read the highlighting memo of earlier builds.
+    ``memo=False``: do not read the highlighting memo of earlier builds. ``on_wait()`` is called
+    when another build holds the lock on ``out`` (this one then waits its turn).
     """
     from generator.render import render_all
 
-    return tuple(render_all(deck, Path(out), templates=templates, split=split, memo=memo))
+    return tuple(render_all(deck, Path(out), templates=templates, split=split, memo=memo, on_wait=on_wait))
 
 
 def build(
@@ -269,6 +270,7 @@ def build(
     split: bool = False,
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> BuildResult:
     """Load, run, verify, then render into ``out``.
 
@@ -295,7 +297,7 @@ def build(
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"tnquiz could not run {plural(report.totals['error'], 'card')}: "
                                                  f"nothing written, {out}/ is untouched; run the build again")
-    written = render(report.deck, out, templates=templates, split=split, memo=use_memo)
+    written = render(report.deck, out, templates=templates, split=split, memo=use_memo, on_wait=on_wait)
     return BuildResult(report, out, written=written, up_to_date=not written)
 
 

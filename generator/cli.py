@@ -166,7 +166,8 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     try:
         result = api.build(paths, out, cache=_cache(no_cache), device=device, jobs=jobs,
                            templates=templates, split=split, on_total=progress.start,
-                           on_done=progress.step)
+                           on_done=progress.step,
+                           on_wait=lambda: click.echo(f"waiting for another build into {out}/ to finish", err=True))
     except api.UsageError as e:
         raise _usage(e) from e
     except OSError as e:

@@ -222,3 +222,21 @@ def test_a_card_printing_a_lone_surrogate_breaks_no_writer(tmp_path: Path) -> No
         assert "ud800b" in (out / "quiz.html").read_text(encoding="utf-8")
         assert _apkg_decks(out / "tnquiz.apkg") == {"Odd", "notes=1"}
         (out / ".tnquiz-build").unlink()  # render again from the cache
+
+
+def test_a_build_waits_for_another_one_and_says_so(decks: dict, tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with FileLock(out / ".tnquiz-build.lock"):  # another build is writing into out
+        proc = subprocess.Popen([sys.executable, "-m", "generator", "build", str(decks["alpha"]), "-o", str(out)],
+                                cwd=ROOT, env={**os.environ, **decks["env"]}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == f"waiting for another build into {out}/ to finish\n"
+        time.sleep(1.0)
+        assert proc.poll() is None and not (out / "cards.json").exists()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert assert_one_whole_build(out) == "DeckAlpha"

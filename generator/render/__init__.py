@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from generator import __version__, atomic
@@ -67,7 +68,7 @@ LOCK = ".tnquiz-build.lock"
 
 
 def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False,
-               memo: bool = True) -> list[Path]:
+               memo: bool = True, on_wait: Callable[[], None] | None = None) -> list[Path]:
     """Write cards.json, the Anki deck(s) and the HTML quiz; return what was written.
 
     When ``out_dir`` already holds the outputs of exactly these inputs, nothing is written (and an
@@ -76,11 +77,20 @@ def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, spli
     into one folder take turns, so the folder always holds the outputs of one build. The stamp is
     removed first and written last, so a render that is killed half-way is redone by the next build.
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(out_dir / LOCK):
+    lock = FileLock(out_dir / LOCK)
+    try:
+        lock.acquire(timeout=0.5)
+    except Timeout:
+        if on_wait:
+            on_wait()  # another build is writing into out_dir: say so, then wait our turn
+        lock.acquire()
+    try:
         return _render_locked(deck, out_dir, templates=templates, split=split, memo=memo)
+    finally:
+        lock.release()
 
 
 def _render_locked(deck: Deck, out_dir: Path, *, templates: Path | None, split: bool,
