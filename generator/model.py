@@ -65,6 +65,7 @@ class Card:
     setup_line: int = 0  # YAML line of the first line of `setup` (0: none)
     code_line: int = 0  # YAML line of the first line of `code`
     answer_line: int = 0  # YAML line of `answer`
+    expect_line: int = 0  # YAML line of the `expect:` key (0: none)
     answer: str | None = None  # an expression, evaluated after setup + code
     raises: str | None = None  # an exception type name the code must raise
     output: bool = False  # True: captured stdout is the answer

@@ -72,7 +72,8 @@ def verify(outcome: Outcome) -> BuiltCard:
         options = _shuffled(card.id, opts)
     problems: list[str] = []
     if card.expect is not None and not expect_holds(card.expect, answer):
-        problems.append(f"{where}: expect contradicted by PyTorch\nExpected:\n    {_indent(_expect_text(card.expect))}\nGot:\n    {_indent(answer.text)}")
+        at = f"{card.file}:{card.expect_line or card.line} [{card.id}]"
+        problems.append(f"{at}: expect contradicted by PyTorch\nExpected:\n    {_indent(_expect_text(card.expect))}\nGot:\n    {_indent(answer.text)}")
     return BuiltCard(card=card, status="contradicted" if problems else "ok", answer=answer, options=options, problems=tuple(problems),
                      **common)  # type: ignore[arg-type]
 

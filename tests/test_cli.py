@@ -114,7 +114,7 @@ def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
     assert statuses == {"squeeze-one": "ok", "arange-dtype": "ok", "wrong-claim": "contradicted", "broken": "failed"}
     checked = run_tnquiz("check", str(cards), env=env)
     assert checked.returncode == 1
-    assert f"{cards}:15 [wrong-claim]: expect contradicted by PyTorch\nExpected:\n    (2, 3)\nGot:\n    torch.Size([3, 2])" in checked.stdout
+    assert f"{cards}:18 [wrong-claim]: expect contradicted by PyTorch\nExpected:\n    (2, 3)\nGot:\n    torch.Size([3, 2])" in checked.stdout
     assert f"{cards}:24 [broken]: RuntimeError: shape '[3]' is invalid for input of size 2\n  {cards}:24: y = x.view(3)" in checked.stdout
     assert checked.stderr.strip().splitlines()[-1] == "Error: 4 cards: 2 ok, 1 contradicted, 1 failed; 2 problems"
     listed = run_tnquiz("list", str(cards), env=env)
