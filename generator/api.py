@@ -289,14 +289,14 @@ def build(
         report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
         why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
                if loaded.problems else "no cards were found")
-        return BuildResult(report, out, withheld=f"{why}: nothing written, {out}/ is untouched")
+        return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
     if on_total:
         on_total(len(loaded.cards))
     report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done,
                  on_workers=lambda: prepare(memo=use_memo))  # renderers load while workers start
     if report.totals["error"]:
-        return BuildResult(report, out, withheld=f"tnquiz could not run {plural(report.totals['error'], 'card')}: "
-                                                 f"nothing written, {out}/ is untouched; run the build again")
+        return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "
+                                                 f"{out}/ is untouched (run the build again)")
     written = render(report.deck, out, templates=templates, split=split, memo=use_memo, on_wait=on_wait)
     return BuildResult(report, out, written=written, up_to_date=not written)
 

@@ -186,7 +186,7 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     for hint in report.skipped_hints():
         click.echo(f"  skipped: {hint}", err=True)
     if result.withheld:
-        click.secho(f"error: {result.withheld}", fg="red", err=True)
+        click.secho(result.withheld, fg="red", err=True)
     elif result.written:
         click.echo("wrote " + ", ".join(str(p) for p in result.written), err=True)
     else:

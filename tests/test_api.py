@@ -124,7 +124,7 @@ def test_input_problems_write_nothing(tmp_path: Path) -> None:
     result = build([tmp_path / "bad.yaml", tmp_path / "missing.yaml"], tmp_path / "out",
                    cache=Cache(tmp_path / "cache"))
     assert result.exit_code == api.EXIT_INPUT and result.written == ()
-    assert result.withheld == f"2 cards could not be loaded: nothing written, {tmp_path / 'out'}/ is untouched"
+    assert result.withheld == f"nothing written: 2 cards could not be loaded; {tmp_path / 'out'}/ is untouched"
     assert not (tmp_path / "out").exists()
     assert str(result.report.totals) == "0 cards: 0 ok; 2 not loaded"
 

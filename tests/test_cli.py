@@ -157,7 +157,7 @@ def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Pat
     assert f"error: {cards}:29 [typo]: unknown field `anser` (did you mean `answer`?)" in built.stderr
     assert f"error: {cards}:33 [typo-two]: " in built.stderr
     assert "0 cards: 0 ok; 2 not loaded" in built.stderr
-    assert f"error: 2 cards could not be loaded: nothing written, {out}/ is untouched" in built.stderr
+    assert f"nothing written: 2 cards could not be loaded; {out}/ is untouched" in built.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     checked = run_tnquiz("check", str(cards), env=env)  # check still runs what loaded, and says all
     assert checked.returncode == 2
@@ -176,13 +176,13 @@ def test_a_missing_path_or_no_cards_leaves_the_outputs_byte_identical(tmp_path: 
     assert missing.stderr.splitlines() == [
         f"error: {tmp_path / 'nonexistent'}:0: no such file or folder",
         "0 cards: 0 ok; 1 not loaded",
-        f"error: 1 card could not be loaded: nothing written, {out}/ is untouched",
+        f"nothing written: 1 card could not be loaded; {out}/ is untouched",
     ]
     empty = tmp_path / "empty.yaml"
     empty.write_text("deck: Demo\ncards: []\n")
     nothing = run_tnquiz("build", str(empty), "-o", str(out), env=env)
     assert nothing.returncode == 2
-    assert f"error: no cards were found: nothing written, {out}/ is untouched" in nothing.stderr
+    assert f"nothing written: no cards were found; {out}/ is untouched" in nothing.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     checked = run_tnquiz("check", str(empty), env=env)
     assert (checked.returncode, checked.stderr.strip()) == (2, "Error: no cards to check; 0 cards: 0 ok; 0 problems")
