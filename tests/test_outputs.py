@@ -134,7 +134,8 @@ def test_a_killed_build_leaves_the_old_outputs_whole(decks: dict, tmp_path: Path
                 _apkg_decks(out / name)
             else:
                 assert (out / name).read_text(encoding="utf-8").rstrip().endswith("</html>")
-    (out / ".quiz.html.abc123.tmp").write_text("half a page")  # as a kill -9 mid-write leaves it
+    (out / ".quiz.html.abc123.tmp").write_text("half a page")  # as a kill -9 mid-write leaves it,
+    (out / ".tnquiz-build").unlink(missing_ok=True)  # with the stamp gone (removed before any write)
     again = run_tnquiz("build", str(decks["bravo"]), "-o", str(out), env=decks["env"])
     assert again.returncode == 0, again.stderr
     assert assert_one_whole_build(out) == "DeckBravo"

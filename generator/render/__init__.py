@@ -77,7 +77,10 @@ def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, spli
     into one folder take turns, so the folder always holds the outputs of one build. The stamp is
     removed first and written last, so a render that is killed half-way is redone by the next build.
     """
-    from filelock import FileLock, Timeout
+    fp = _fingerprint(deck, templates, split)
+    if _up_to_date(out_dir, fp):  # no lock needed to see that (the stamp is written last)
+        return []
+    from filelock import FileLock, Timeout  # 0.1 s to import: only when there is work to do
 
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(out_dir / LOCK)
@@ -88,21 +91,25 @@ def render_all(deck: Deck, out_dir: Path, *, templates: Path | None = None, spli
             on_wait()  # another build is writing into out_dir: say so, then wait our turn
         lock.acquire()
     try:
-        return _render_locked(deck, out_dir, templates=templates, split=split, memo=memo)
+        return _render_locked(deck, out_dir, fp, templates=templates, split=split, memo=memo)
     finally:
         lock.release()
 
 
-def _render_locked(deck: Deck, out_dir: Path, *, templates: Path | None, split: bool,
+def _up_to_date(out_dir: Path, fp: str) -> bool:
+    stamp = out_dir / STAMP
+    expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
+    return stamp.exists() and stamp.read_text(errors="replace").strip() == fp and all(p.exists() for p in expected)
+
+
+def _render_locked(deck: Deck, out_dir: Path, fp: str, *, templates: Path | None, split: bool,
                    memo: bool) -> list[Path]:
     for left in out_dir.glob(".*.tmp"):  # what a killed build left (atomic.py's temp names)
         if left.name.startswith((".cards.json.", ".quiz.html.", f".{STAMP}.")) or ".apkg." in left.name:
             left.unlink(missing_ok=True)
-    stamp = out_dir / STAMP
-    fp = _fingerprint(deck, templates, split)
-    expected = [out_dir / "cards.json", out_dir / "tnquiz.apkg", out_dir / "quiz.html"]
-    if stamp.exists() and stamp.read_text(errors="replace").strip() == fp and all(p.exists() for p in expected):
+    if _up_to_date(out_dir, fp):  # another build wrote exactly this while we waited
         return []
+    stamp = out_dir / STAMP
     from generator.render.anki import write_apkg  # imported only when there is work to do
     from generator.render.highlight import load_memo, save_memo
     from generator.render.html import write_html
