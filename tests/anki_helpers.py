@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 
 from generator.model import Answer, BuiltCard, Card, Deck, Option
 
@@ -149,3 +153,20 @@ def write_yaml(folder: Path, shapes: str = SHAPES_YAML, misc: str = MISC_YAML) -
     a.write_text(shapes, encoding="utf-8")
     b.write_text(misc, encoding="utf-8")
     return [a, b]
+
+
+@pytest.fixture(name="col")
+def anki_collection(tmp_path: Path) -> Iterator[Collection]:
+    """A fresh, empty Anki collection (the official client)."""
+    (tmp_path / "collection").mkdir()
+    c = Collection(str(tmp_path / "collection" / "collection.anki2"))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def import_apkg(col: Collection, path: Path) -> Any:
+    """Import like Anki's File > Import with its defaults; returns the import log."""
+    request = ImportAnkiPackageRequest(package_path=str(path), options=ImportAnkiPackageOptions())
+    return col.import_anki_package(request).log

@@ -15,13 +15,20 @@ import sqlite3
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
-from anki_helpers import EDITED_ANSWER, EDITED_QUESTION, sample_deck, visible_text, write_yaml
+from anki.collection import Collection
+from anki_helpers import (  # noqa: F401  (anki_collection: the `col` fixture)
+    EDITED_ANSWER,
+    EDITED_QUESTION,
+    anki_collection,
+    import_apkg,
+    sample_deck,
+    visible_text,
+    write_yaml,
+)
 from conftest import ROOT, run_tnquiz
 
 from generator.model import Deck
@@ -29,22 +36,6 @@ from generator.render import anki as ra
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-@pytest.fixture
-def col(tmp_path: Path) -> Iterator[Collection]:
-    (tmp_path / "collection").mkdir()
-    c = Collection(str(tmp_path / "collection" / "collection.anki2"))
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-def import_apkg(col: Collection, path: Path) -> Any:
-    """Import like Anki's File > Import with its defaults; returns the import log."""
-    request = ImportAnkiPackageRequest(package_path=str(path), options=ImportAnkiPackageOptions())
-    return col.import_anki_package(request).log
 
 
 def notes_by_id(col: Collection) -> dict[str, Any]:
@@ -91,7 +82,7 @@ def test_writes_only_ok_cards_into_sub_decks_with_fixed_note_types(tmp_path: Pat
     assert notes["cat-shape"].tags == ["cat_op", "shapes"]  # no spaces in Anki tags
     kinds = {i: n.note_type()["name"] for i, n in notes.items()}
     assert kinds == {
-        "cat-shape": "tnquiz: type-in", "arange-dtype": "tnquiz: type-in",
+        "cat-shape": "tnquiz: shape or dtype", "arange-dtype": "tnquiz: shape or dtype",
         "script-q": "tnquiz: front/back", "view-err": "tnquiz: front/back",
         "print-size": "tnquiz: front/back", "stack-choice": "tnquiz: multiple choice",
         "cat-cloze": "tnquiz: cloze", "dict-cloze": "tnquiz: cloze",
@@ -183,18 +174,18 @@ def test_split_names_are_sanitised_and_never_clobber_the_whole_deck(tmp_path: Pa
 
 
 def test_cloze_markers_are_balanced_and_code_braces_are_inert() -> None:
-    code = ra._code_html('d = {"k": {"a": x[::2]}}\nprint(d)\n', '{"a": x[::2]}}')
+    code = ra.code_html('d = {"k": {"a": x[::2]}}\nprint(d)\n', '{"a": x[::2]}}')
     assert code.count("{{c1::") == 1 and code.count("}}") == 1
     inside = code.split("{{c1::")[1].split("}}")[0]
     assert inside.count("<span") == inside.count("</span>")  # markers sit between whole spans
     assert "::" not in inside and "{" not in inside.replace("{{c1::", "")
     # A cloze that starts inside a token cuts the token, the HTML stays balanced.
-    code = ra._code_html("z = torch.cat([x, y], dim=1)\n", "at([x")
+    code = ra.code_html("z = torch.cat([x, y], dim=1)\n", "at([x")
     inside = code.split("{{c1::")[1].split("}}")[0]
     assert inside.count("<span") == inside.count("</span>")
     assert visible_text(inside) == "at([x"
     # Plain code: no cloze markers, and no braces Anki could read as template or cloze syntax.
-    code = ra._code_html("x = {{'c1': 1}}  # {{c1::y}}\n")
+    code = ra.code_html("x = {{'c1': 1}}  # {{c1::y}}\n")
     assert "{" not in code and "}" not in code
 
 
@@ -229,6 +220,47 @@ def test_changed_templates_update_the_note_type_in_place(tmp_path: Path, col: Co
     assert model is not None and model["tmpls"][0]["qfmt"] == '<div class="v2">{{Question}}</div>'
     assert model["mod"] == 1700000001
     assert '<div class="v2">' in card_of(col, "view-err").question()
+
+
+OLD_TYPEIN_FRONT = '<div class="tnq">{{Question}}{{Code}}</div>\n{{type:TypeAnswer}}\n'
+OLD_TYPEIN_BACK = '{{FrontSide}}<hr id="answer">{{type:TypeAnswer}}{{Answer}}\n'
+
+
+def test_collections_with_the_old_type_in_note_type_update_in_place(
+        tmp_path: Path, col: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shape and dtype notes were once typed in ({{type:TypeAnswer}}, note type "tnquiz: type-in"):
+    re-importing today's deck updates that note type and its notes in place, reviews kept."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    out = tmp_path / "out"
+    old = tmp_path / "old"
+    (old / "anki").mkdir(parents=True)
+    (old / "anki" / "typein_front.html").write_text(OLD_TYPEIN_FRONT, encoding="utf-8")
+    (old / "anki" / "typein_back.html").write_text(OLD_TYPEIN_BACK, encoding="utf-8")
+    spec = ra.NOTE_TYPES[ra.TYPE_IN]
+    with monkeypatch.context() as m:  # what older builds called it
+        m.setitem(ra.NOTE_TYPES, ra.TYPE_IN, dataclasses.replace(spec, name="tnquiz: type-in"))
+        import_apkg(col, ra.write_apkg(sample_deck(), out, templates=old)[0])
+    mid = spec.model_id
+    assert "[[type:TypeAnswer]]" in card_of(col, "cat-shape").question()
+    assert (mid, "tnquiz: type-in") in {(n.id, n.name) for n in col.models.all_names_and_ids()}
+    before = {i: n.id for i, n in notes_by_id(col).items()}
+    card = card_of(col, "cat-shape")
+    card.start_timer()
+    col.sched.answerCard(card, 3)
+    state = (col.get_card(card.id).type, col.get_card(card.id).due)
+    count = len(col.models.all_names_and_ids())
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000100")
+    log = import_apkg(col, ra.write_apkg(sample_deck(), out)[0])
+    assert not log.new and not log.conflicting and not log.missing_notetype
+    assert {i: n.id for i, n in notes_by_id(col).items()} == before
+    assert len(col.models.all_names_and_ids()) == count
+    # (asked of the backend: the Python side caches note types)
+    assert (mid, "tnquiz: shape or dtype") in {(n.id, n.name) for n in col.models.all_names_and_ids()}
+    q = card_of(col, "cat-shape").question()
+    assert "[[type:" not in q and "typeans" not in q
+    assert "2x7" in visible_text(card_of(col, "cat-shape").answer())
+    assert (col.get_card(card.id).type, col.get_card(card.id).due) == state
 
 
 def test_css_supports_night_mode_and_phones() -> None:
@@ -288,25 +320,24 @@ def test_cli_deck_imports_and_renders_every_kind(built: tuple[list[Path], Path],
     notes = notes_by_id(col)
     assert notes["t-shape"].tags == ["cat", "shapes", "test"] and notes["t-value"].tags == ["misc"]
     assert {nt.name for nt in col.models.all_names_and_ids()} >= {
-        "tnquiz: front/back", "tnquiz: type-in", "tnquiz: multiple choice", "tnquiz: cloze"}
+        "tnquiz: front/back", "tnquiz: shape or dtype", "tnquiz: multiple choice", "tnquiz: cloze"}
 
     def qa(card_id: str) -> tuple[str, str]:
         card = card_of(col, card_id)  # without the note type's <style>
         return strip_style(card.question()), strip_style(card.answer())
 
-    # shape: type-in, answered exactly as torch prints it.
+    # shape: self-graded (Anki compares typed text literally), every notation that counts is listed.
     q, a = qa("t-shape")
-    assert "[[type:TypeAnswer]]" in q and "torch.Size([2, 7])" not in visible_text(q)
-    assert notes["t-shape"]["TypeAnswer"] == "torch.Size([2, 7])"
+    assert "type:" not in q and "type:" not in a and "torch.Size([2, 7])" not in visible_text(q)
+    assert notes["t-shape"]["TypeAnswer"] == ""
     assert "torch.Size([2, 7])" in visible_text(a) and "Sizes add up along dim" in visible_text(a)
+    assert "2x7" in visible_text(a) and "(2, 7)" in visible_text(a)
     assert "notes/shapes.md#cat" in a and "verified with torch" in a and "on cpu" in a
     assert 'class="tnq-code"' in q and '<span class="n">torch</span>' in q  # highlighted at build time
-    assert "typeGood" in col.compare_answer("torch.Size([2, 7])", "torch.Size([2, 7])", combining=True)
-    assert "typeBad" in col.compare_answer("torch.Size([2, 7])", "torch.Size([7, 2])", combining=True)
-    # dtype: type-in.
+    # dtype: self-graded too, with the aliases the other outputs accept.
     q, a = qa("t-dtype")
-    assert "[[type:TypeAnswer]]" in q and notes["t-dtype"]["TypeAnswer"] == "torch.int64"
-    assert "torch.int64" in visible_text(a)
+    assert "type:" not in q and "torch.int64" in visible_text(a)
+    assert "long" in visible_text(a.split('class="tnq-also"')[1])
     # value: everything that is not our markup is escaped, Anki syntax in text stays text.
     q, a = qa("t-value")
     assert "<script>" not in q and "&lt;script&gt;alert(" in q
@@ -321,13 +352,19 @@ def test_cli_deck_imports_and_renders_every_kind(built: tuple[list[Path], Path],
     assert "RuntimeError: view size" not in visible_text(q)
     q, a = qa("t-output")
     assert "torch.Size([2, 3])" in visible_text(a) and "Prints" in a
-    # choice: every executed option on the front, the right one (with its letter) on the back.
+    # choice: every executed option on the front, labelled 1, 2, 3 as in the other outputs; the
+    # right one (with its number) on the back, and which expression gave each option.
     q, a = qa("t-choice")
     for option in ("torch.Size([4, 3])", "torch.Size([2, 2, 3])", "torch.Size([2, 6])"):
         assert option in visible_text(q)
+    labels = re.findall(r'class="tnq-letter">([^<]*)<', q.split('class="tnq-options"')[1])
+    assert labels == ["1", "2", "3"]
     assert "tnq-pick" not in q and "tnq-pick" in a
     pick = a.split('class="tnq-pick"')[1]
     assert "torch.Size([2, 2, 3])" in visible_text(pick.split("</div>")[0])
+    exprs = visible_text(a.split('class="tnq-exprs"')[1].split("</ol>")[0])
+    assert "torch.stack([x, y]).shape → torch.Size([2, 2, 3])" in exprs
+    assert "torch.cat([x, y]).shape → torch.Size([4, 3])" in exprs
     # cloze: the blank really hides the text on the front, the back shows it; result given on front.
     q, a = qa("t-cloze")
     code_q = visible_text(q.split('class="tnq-code"')[-1].split("</pre>")[0])

@@ -29,7 +29,7 @@ import pytest
 from generator.grading import grade
 from generator.model import Answer, BuiltCard, Card, Deck, Option
 from generator.render.html import (
-    BLANK,
+    BLANK_TOKEN,
     code_tokens,
     content_security_policy,
     json_for_script,
@@ -159,12 +159,12 @@ def test_json_for_script_non_finite_floats() -> None:
 
 
 def token_text(tokens: list[Any]) -> str:
-    return "".join("<BLANK>" if t == BLANK else t if isinstance(t, str) else t[1] for t in tokens)
+    return "".join("<BLANK>" if t == BLANK_TOKEN else t if isinstance(t, str) else t[1] for t in tokens)
 
 
 def test_code_tokens_highlight_and_blank() -> None:
     tokens = code_tokens("z = torch.cat([x, y], dim=1)  # cat\n", blank="dim=1")
-    assert tokens.count(BLANK) == 1
+    assert tokens.count(BLANK_TOKEN) == 1
     assert token_text(tokens) == "z = torch.cat([x, y], <BLANK>)  # cat"
     assert ["c1", "# cat"] in tokens  # a comment, with pygments' CSS class
     assert code_tokens("") == [] and code_tokens("   \n") == []
@@ -180,7 +180,7 @@ def test_page_data_only_ok_cards() -> None:
     data = page_data(hand_deck())
     assert [c["id"] for c in data["cards"]] == ["s", "nan", "inf", "c", "z", "x"]
     z = next(c for c in data["cards"] if c["id"] == "z")
-    assert z["cloze"] == "dim=1" and BLANK in z["cz"]
+    assert z["cloze"] == "dim=1" and BLANK_TOKEN in z["cz"]
 
 
 def test_render_html_is_self_contained(tmp_path: Path) -> None:
@@ -275,8 +275,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Page:
     """A browser context on the quiz page that fails on any request that is not file://."""
 
-    def __init__(self, browser: Any, url: str, **context: Any) -> None:
-        self.url = url
+    def __init__(self, browser: Any, url: str, *, order: str | None = "deck", seed: int = 1,
+                 **context: Any) -> None:
+        """``order``: pick this order in the page first (``None``: the page's default, mixed);
+        ``seed``: the page's random seed (``?seed=``), so that a mixed order is the same each run."""
+        self.url = f"{url}?seed={seed}"
         self.blocked: list[str] = []
         self.errors: list[str] = []
         self.ctx = browser.new_context(**context)
@@ -289,6 +292,8 @@ class Page:
                      if m.type in ("error", "warning") else None)
         self.page.on("dialog", lambda d: d.accept())
         self.open()
+        if order is not None and self.page.input_value("#f-order") != order:
+            self.page.select_option("#f-order", order)
 
     def _block(self, route: Any) -> None:
         self.blocked.append(route.request.url)
@@ -424,24 +429,49 @@ def test_each_kind_score_and_progress_kept_across_reload(quiz: Page) -> None:
 
 
 @pytest.mark.browser
-def test_filters_by_deck_and_tag_and_shuffle(quiz: Page) -> None:
+def test_filters_by_deck_and_tag_and_order(quiz: Page) -> None:
     page = quiz.page
-    tags = page.locator("#f-tag option").all_inner_texts()
-    assert tags == ["All tags", "cat (1)", "html-test (8)", "xss (1)"]
-    assert page.locator("#f-deck option").all_inner_texts()[1:] == ["Test (8)", "\u00a0\u00a0HTML (8)"]
-    page.select_option("#f-tag", "cat")
+    tags = page.eval_on_selector_all("#tag-list option", "os => os.map(o => [o.value, o.label])")
+    assert tags == [["cat", "1 card"], ["html-test", "8 cards"], ["xss", "1 card"]]
+    # the closed deck menu names the whole path, never an indented leaf
+    assert page.locator("#f-deck option").all_inner_texts()[1:] == ["Test (8)", "Test › HTML (8)"]
+    page.fill("#f-tag", "ca")  # not a tag (yet): marked, the filter is unchanged
+    assert page.get_attribute("#f-tag", "aria-invalid") == "true"
+    assert quiz.progress() == "0 of 8 answered, 0 correct"
+    page.fill("#f-tag", "cat")
+    assert page.get_attribute("#f-tag", "aria-invalid") == "false"
     assert quiz.progress() == "0 of 1 answered, 0 correct" and quiz.card_id() == "cat-shape"
-    page.select_option("#f-tag", "")
+    page.fill("#f-tag", "")
     page.select_option("#f-deck", "Test::HTML")
     assert quiz.progress() == "0 of 8 answered, 0 correct"
-    page.evaluate("Math.random = () => 0")  # a deterministic shuffle: a rotation
-    page.check("#f-shuffle")
+    page.select_option("#f-order", "mixed")
     queue = page.evaluate(f"JSON.parse(localStorage.getItem({'tnquiz:' + key_of(page)!r})).queue")
     assert sorted(queue) == sorted(ORDER) and queue != ORDER
     assert quiz.card_id() == queue[0]
     quiz.reload()
-    assert page.is_checked("#f-shuffle") and page.input_value("#f-deck") == "Test::HTML"
+    assert page.input_value("#f-order") == "mixed" and page.input_value("#f-deck") == "Test::HTML"
     assert quiz.card_id() == queue[0]
+
+
+def first_queue(browser: Any, url: str, seed: int) -> list[str]:
+    p = Page(browser, url, order=None, seed=seed)
+    try:
+        assert p.page.input_value("#f-order") == "mixed"  # the default
+        return list(p.page.evaluate(
+            f"JSON.parse(localStorage.getItem({'tnquiz:' + key_of(p.page)!r})).queue"))
+    finally:
+        p.close()
+
+
+@pytest.mark.browser
+def test_default_order_is_mixed_across_decks_and_seeded(browser: Any, tmp_path: Path) -> None:
+    """A fresh page interleaves the decks (a shuffle seeded per page load; ``?seed=`` fixes it)."""
+    url = write_html(hand_deck(), tmp_path).as_uri()
+    file_order = [c.id for c in hand_deck().cards if c.status == "ok"]
+    first = first_queue(browser, url, 7)
+    assert sorted(first) == sorted(file_order) and first != file_order
+    assert first_queue(browser, url, 7) == first  # same seed, same order (a fresh browser context)
+    assert {tuple(first_queue(browser, url, s)) for s in (1, 2, 3)} != {tuple(first)}
 
 
 def key_of(page: Any) -> str:
@@ -451,7 +481,7 @@ def key_of(page: Any) -> str:
 @pytest.mark.browser
 def test_injected_script_is_text(quiz: Page) -> None:
     page = quiz.page
-    page.select_option("#f-tag", "xss")
+    page.fill("#f-tag", "xss")
     q = page.inner_text("#card h2")
     assert q == "Does <script>window.__pwned = 1</script> run? </script><b id=injected>bold</b>"
     assert page.locator("#injected").count() == 0
@@ -585,8 +615,8 @@ def test_non_finite_values_survive_the_page(browser: Any, tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("name", "scheme", "viewport"),
     [
-        ("desktop-light", "light", {"width": 1000, "height": 800}),
-        ("desktop-dark", "dark", {"width": 1000, "height": 800}),
+        ("desktop-light", "light", {"width": 1280, "height": 800}),
+        ("desktop-dark", "dark", {"width": 1280, "height": 800}),
         ("phone-light", "light", {"width": 375, "height": 740}),
         ("phone-dark", "dark", {"width": 375, "height": 740}),
     ],
@@ -644,7 +674,8 @@ def test_changed_answer_is_asked_again_and_bad_storage_is_ignored(browser: Any, 
         p.page.evaluate("Object.keys(localStorage).forEach(k => localStorage.setItem(k, "
                         "JSON.stringify({v: 1, results: {s: 5, nan: {ok: 'x'}}, queue: 7, cur: {}})))")
         p.reload()
-        assert p.progress() == "0 of 6 answered, 0 correct" and p.card_id() == "s"
+        assert p.progress() == "0 of 6 answered, 0 correct"
+        assert p.page.input_value("#f-order") == "mixed"  # a fresh session, with the default order
     finally:
         p.close()
 
@@ -673,6 +704,7 @@ def test_works_without_local_storage(browser: Any, tmp_path: Path) -> None:
     try:
         page.goto(path.as_uri())
         page.wait_for_selector("html[data-ready]")
+        page.select_option("#f-order", "deck")
         page.fill("#answer", "(2, 3)")
         page.keyboard.press("Enter")
         assert page.inner_text("#verdict") == "✓ Correct"
@@ -680,3 +712,139 @@ def test_works_without_local_storage(browser: Any, tmp_path: Path) -> None:
         assert errors == []
     finally:
         ctx.close()
+
+
+# Every visible text on the page (and every form field's text) against the background it is drawn
+# on: the backgrounds of its ancestors composited from the page down, colours with alpha blended.
+# Returns the failures, and every ancestor dimmed by opacity (which the ratio alone would miss).
+CONTRAST_JS = """(minimum) => {
+  const parse = c => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const blend = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+  const lum = c => {
+    const f = v => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+  const visible = e => {
+    const r = e.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) return false;
+    for (let a = e; a; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.display === 'none' || s.visibility === 'hidden') return false;
+      if (a.classList.contains('vh')) return false;  // visually hidden, for screen readers
+      if (a.tagName === 'DETAILS' && !a.open && a !== e && !a.querySelector('summary').contains(e)) return false;
+    }
+    return true;
+  };
+  const out = [];
+  const fields = 'input[type=text], input[type=search], input:not([type]), textarea, select, button';
+  for (const e of document.querySelectorAll('body *')) {
+    const hasText = Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!(hasText || e.matches(fields)) || !visible(e)) continue;
+    const chain = [];
+    for (let a = e; a; a = a.parentElement) chain.unshift(a);
+    let bg = [255, 255, 255, 1];
+    for (const a of chain) {
+      const s = getComputedStyle(a);
+      if (parseFloat(s.opacity) < 1) out.push({what: 'opacity', el: a.tagName + '.' + a.className, value: s.opacity});
+      const c = parse(s.backgroundColor);
+      if (c && c[3] > 0) bg = blend(c, bg);
+    }
+    const fg = blend(parse(getComputedStyle(e).color), bg);
+    const r = ratio(fg, bg);
+    if (r < minimum) {
+      out.push({what: 'contrast', el: e.tagName + '.' + e.className,
+                text: (e.textContent || e.value || '').trim().slice(0, 40), ratio: Math.round(r * 100) / 100});
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_meets_wcag_aa_contrast(browser: Any, built: Path, scheme: str) -> None:
+    """Each text element and code token class, in each state a learner sees, light and dark."""
+    p = Page(browser, (built / "quiz.html").as_uri(), color_scheme=scheme,
+             viewport={"width": 1280, "height": 900})
+    problems: list[tuple[str, Any]] = []
+    seen_classes: set[str] = set()
+
+    def check(state: str) -> None:
+        problems.extend((state, x) for x in p.page.evaluate(CONTRAST_JS, 4.5))
+        seen_classes.update(p.page.eval_on_selector_all(".tnq-code span[class]", "es => es.map(e => e.className)"))
+
+    try:
+        page = p.page
+        page.click("#help summary")  # the keyboard help, open
+        check("question")
+        p.answer("(2, 8)")
+        check("wrong answer")
+        for card, typed in (("view-error", "ValueError"), ("print-size", "x"), ("cat-cloze", None),
+                            ("stack-choice", None)):
+            if card != p.card_id():
+                page.click("#b-next")
+            p.go_to(card)
+            check(f"{card} question")
+            if card == "stack-choice":
+                page.click("label[for=opt-1]")
+                page.click("#b-check")
+            elif typed is None:
+                page.click("#b-show")
+            else:
+                p.answer(typed)
+            check(f"{card} answer")
+    finally:
+        p.close()
+    assert {"mi", "nb", "o"} <= seen_classes, seen_classes  # numbers, builtins, operators were checked
+    assert problems == [], problems
+
+
+@pytest.mark.browser
+def test_every_token_class_meets_contrast_on_the_code_background(browser: Any, tmp_path: Path) -> None:
+    """Every token class the page's CSS colours, as it renders, in light and dark mode."""
+    from pygments.token import STANDARD_TYPES
+
+    classes = sorted(c for c in STANDARD_TYPES.values() if c)
+    path = write_html(hand_deck(), tmp_path)
+    for scheme in ("light", "dark"):
+        p = Page(browser, path.as_uri(), color_scheme=scheme)
+        try:
+            p.page.evaluate("""classes => {
+                const pre = document.querySelector('#card .tnq-code pre code');
+                for (const c of classes) { const s = document.createElement('span');
+                  s.className = c; s.textContent = ' ' + c; pre.appendChild(s); } }""", classes)
+            bad = [x for x in p.page.evaluate(CONTRAST_JS, 4.5) if x["what"] == "contrast"]
+            assert bad == [], (scheme, bad)
+        finally:
+            p.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_toolbar_is_one_line_at_1280_px(browser: Any, tmp_path: Path, scheme: str) -> None:
+    """Deck, tag, order and "Retry missed (0)" side by side, even with long deck names."""
+    deck = hand_deck()
+    long = tuple(dataclasses.replace(bc, card=dataclasses.replace(
+        bc.card, deck="PyTorch::Tensors::Joining and splitting", tags=tuple(f"tag-{i}" for i in range(180))))
+        for bc in deck.cards)
+    path = write_html(dataclasses.replace(deck, cards=long), tmp_path)
+    p = Page(browser, path.as_uri(), color_scheme=scheme, viewport={"width": 1280, "height": 800})
+    try:
+        boxes = p.page.eval_on_selector_all(
+            "#controls > :not([hidden]):not(datalist)",
+            "es => es.map(e => { const r = e.getBoundingClientRect();"
+            " return {text: e.textContent.trim(), top: r.top, bottom: r.bottom}; })")
+        assert len(boxes) == 4 and boxes[-1]["text"] == "Retry missed (0)", boxes
+        assert max(b["top"] for b in boxes) - min(b["top"] for b in boxes) < 2, boxes
+        retry = p.page.locator("#b-retry").bounding_box()
+        assert retry is not None and retry["height"] < 50  # one line of text
+        assert p.page.locator("#tag-list option").count() == 180
+        p.shot(f"toolbar-1280-{scheme}")
+    finally:
+        p.close()

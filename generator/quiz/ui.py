@@ -20,9 +20,9 @@ from rich.text import Text
 
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
 from generator.quiz.session import Item, Reveal, Session, Summary, is_self_graded
+from generator.render.question import option_label, question_side
 
 CODE_STYLE = "bold cyan"
-BLANK = "____"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
         "s: skip  u: undo the last rating  q: quit  ?: this help")
 RATING_HELP = "1-4: rate (Enter accepts the proposed one)  s: skip  u: undo  q: quit"
@@ -57,14 +57,6 @@ def code_block(code: str) -> Syntax:
                   word_wrap=True)
 
 
-def shown_code(item: Item) -> str:
-    """The snippet as shown before the answer: a cloze card's blank is ``____``."""
-    c = item.card.card
-    if c.kind == "cloze" and c.cloze:
-        return c.code.replace(c.cloze, BLANK, 1)
-    return c.code
-
-
 def status_line(counts: tuple[int, int, int]) -> Text:
     due, new, done = counts
     t = Text()
@@ -85,19 +77,21 @@ def render_question(console: Console, item: Item, counts: tuple[int, int, int]) 
     if item.answer_changed:
         console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
     console.print()
-    console.print(inline(c.question, style="bold"))
-    if c.setup.strip():  # what the question is about: shown as context, dimmed
+    side = question_side(item.card)  # the same question side as Anki and the HTML page
+    console.print(inline(side.question, style="bold"))
+    if side.setup:  # what the question is about: shown as context, dimmed
         console.print()
         console.print(Text("  Given:", style="dim"))
-        console.print(Padding(code_block(c.setup), (0, 0, 0, 2)), style="dim")
-    code = shown_code(item)
-    if code.strip():
+        console.print(Padding(code_block(side.setup), (0, 0, 0, 2)), style="dim")
+    if side.code:
         console.print()
-        console.print(Padding(code_block(code), (0, 0, 0, 2)))
-    if c.kind == "choice":
+        console.print(Padding(code_block(side.code), (0, 0, 0, 2)))
+    if side.given is not None:
+        console.print(Text.assemble((f"  {side.given.label}: ", "bold"), (side.given.text, CODE_STYLE)))
+    if side.options:
         console.print()
-        for n, opt in enumerate(item.card.options, 1):
-            console.print(Text.assemble(f"  {n}. ", (opt.text, CODE_STYLE)))
+        for label, text in side.options:
+            console.print(Text.assemble(f"  {label}. ", (text, CODE_STYLE)))
     console.print()
 
 
@@ -119,10 +113,10 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
             typed = reveal.typed or "(nothing)"
             console.print(Text.assemble(("✗ Wrong", "bold red"), "  you answered ", (typed, CODE_STYLE)))
     if c.kind == "choice":
-        for n, opt in enumerate(card.options, 1):
+        for n, opt in enumerate(card.options):
             mark = "✓" if opt.correct else " "
             style = "bold green" if opt.correct else "dim"
-            console.print(Text.assemble(f"  {mark} {n}. ", (opt.text, style)))
+            console.print(Text.assemble(f"  {mark} {option_label(n)}. ", (opt.text, style)))
     elif c.kind == "cloze" and c.cloze is not None:
         console.print(Text.assemble(("Answer: ", "bold"), (c.cloze, "bold green")))
         console.print(Padding(code_block(c.code), (0, 0, 0, 2)))

@@ -7,10 +7,17 @@ import hashlib
 import html
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
+
+#: pygments styles for code: light, and dark (Anki's night mode, the page's dark scheme).
+LIGHT_STYLE = "default"
+DARK_STYLE = "github-dark"
+#: Every token colour is at least this far from its background (WCAG AA is 4.5:1 for text).
+MIN_CONTRAST = 4.6
 
 _memo: dict[str, tuple[tuple[str, str], ...]] = {}
 _memo_dirty = False
@@ -112,30 +119,90 @@ def highlight_python(code: str) -> Markup:
     return Markup(f'<div class="tnq-code"><pre>{spans}</pre></div>')
 
 
-def highlight_css(
-    style: str = "default",
-    dark_style: str = "monokai",
-    *,
-    dark_selectors: tuple[str, ...] = (".nightMode",),
-    media: bool = True,
-) -> str:
-    """CSS for the token classes: a light style, and a dark one under ``.nightMode``/dark schemes.
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
-    ``dark_selectors`` are the ancestor classes that switch to the dark style (Anki desktop and
-    AnkiMobile use ``.nightMode``, older AnkiDroid ``.night_mode``); ``media=False`` leaves out the
-    ``prefers-color-scheme`` block (Anki decides night mode itself, whatever the OS says).
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg: str, bg: str) -> float:
+    """The WCAG contrast ratio of two ``#rrggbb`` colours."""
+    a, b = (_luminance(_rgb(c)) for c in (fg, bg))
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def _rgb(color: str) -> tuple[float, float, float]:
+    c = color.lstrip("#")
+    if len(c) == 3:
+        c = "".join(ch * 2 for ch in c)
+    return (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16))
+
+
+def readable(color: str, bg: str, minimum: float = MIN_CONTRAST) -> str:
+    """``color``, moved toward black (on a light ``bg``) or white (on a dark one) until it reaches
+    ``minimum`` contrast against ``bg``; its hue is kept."""
+    target = (0.0, 0.0, 0.0) if _luminance(_rgb(bg)) > 0.18 else (255.0, 255.0, 255.0)
+    rgb = _rgb(color)
+    for step in range(101):
+        t = step / 100
+        mixed = tuple(round(c + (e - c) * t) for c, e in zip(rgb, target, strict=True))
+        out = "#{:02x}{:02x}{:02x}".format(*mixed)
+        if contrast(out, bg) >= minimum:
+            return out
+    return "#000000" if target[0] == 0 else "#ffffff"
+
+
+def _token_rules(style_name: str, bg: str) -> list[str]:
+    from pygments.styles import get_style_by_name
+    from pygments.token import STANDARD_TYPES, Token
+
+    style = get_style_by_name(style_name)
+    base = style.style_for_token(Token)
+    rules = []
+    for ttype, cls in sorted(STANDARD_TYPES.items(), key=lambda kv: kv[1]):
+        if not cls:
+            continue
+        st = style.style_for_token(ttype)
+        if st == base:
+            continue
+        # every property spelled out: the dark rules fully replace the light ones
+        color = st["color"] or base["color"]
+        decl = [f"color: {readable('#' + color, bg) if color else 'inherit'}",
+                f"font-weight: {'bold' if st['bold'] else 'normal'}",
+                f"font-style: {'italic' if st['italic'] else 'normal'}"]
+        rules.append(f".tnq-code .{cls} {{ {'; '.join(decl)} }}")
+    return rules
+
+
+@lru_cache(maxsize=8)
+def highlight_css(light_bg: str, dark_bg: str, *, dark_selectors: tuple[str, ...] = (),
+                  media: bool = True) -> str:
+    """CSS for the token classes: :data:`LIGHT_STYLE` on ``light_bg`` and :data:`DARK_STYLE` on
+    ``dark_bg`` (the background the code sits on: no separate code palette), each colour moved until
+    it meets :data:`MIN_CONTRAST` against it.
+
+    The dark rules apply under each of ``dark_selectors`` (Anki desktop and AnkiMobile use
+    ``.nightMode``, older AnkiDroid ``.night_mode``) and, with ``media``, under
+    ``prefers-color-scheme: dark`` (the HTML page; Anki decides night mode itself).
     """
-    from pygments.formatters import HtmlFormatter
-
-    light = HtmlFormatter(style=style, cssclass="tnq-code").get_style_defs(".tnq-code")
-    dark = HtmlFormatter(style=dark_style, cssclass="tnq-code").get_style_defs(".tnq-code")
-    dark_lines = [line for line in dark.splitlines() if line.startswith(".tnq-code")]
-    parts = [light]
+    light = _token_rules(LIGHT_STYLE, light_bg)
+    dark = _token_rules(DARK_STYLE, dark_bg)
+    styled = {r.split(" {", 1)[0] for r in light + dark}
+    # a class only one style colours is reset in the other, so no light colour leaks into dark
+    light += [f"{sel} {{ color: inherit; font-weight: normal; font-style: normal }}"
+              for sel in sorted(styled - {r.split(" {", 1)[0] for r in light})]
+    dark += [f"{sel} {{ color: inherit; font-weight: normal; font-style: normal }}"
+             for sel in sorted(styled - {r.split(" {", 1)[0] for r in dark})]
+    parts = list(light)
     for selector in dark_selectors:
-        parts.append("\n".join(f"{selector} {line}" for line in dark_lines))
+        parts += [f"{selector} {rule}" for rule in dark]
     if media:
-        parts.append("@media (prefers-color-scheme: dark) {\n" + "\n".join(dark_lines) + "\n}")
+        parts += ["@media (prefers-color-scheme: dark) {", *dark, "}"]
     return "\n".join(parts)
+
 
 
 _BACKTICK = re.compile(r"`([^`]+)`")

@@ -27,11 +27,13 @@ from markupsafe import Markup
 
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
-from generator.render.highlight import highlight_css, lex_python
+from generator.render.highlight import DARK_STYLE, LIGHT_STYLE, highlight_css, lex_python
+from generator.render.question import cloze_span, given_result, shown_code, summarize_error
 
 PAGE_TEMPLATE = "quiz.html.j2"
-LIGHT_STYLE = "default"  # pygments styles: light, and dark (prefers-color-scheme: dark)
-DARK_STYLE = "monokai"
+#: The page's card background in each mode (``--card`` in quiz.css): code sits on it, one palette.
+LIGHT_CODE_BG = "#ffffff"
+DARK_CODE_BG = "#1b1e25"
 ASSETS = ("quiz.css", "grade.js", "quiz.js")
 
 #: Version of the JSON the page embeds (``DATA.v`` in quiz.js); bump on an incompatible change.
@@ -40,9 +42,10 @@ PAGE_DATA_VERSION = 1
 #: In the embedded JSON, a float that JSON cannot hold (NaN, inf) becomes ``{FLOAT_KEY: "nan"}``.
 FLOAT_KEY = "$tnq:float"
 
-#: A code token is plain text (a str) or ``[css_class, text]``; ``BLANK`` marks a cloze blank.
+#: A code token is plain text (a str) or ``[css_class, text]``; ``BLANK_TOKEN`` marks the cloze blank
+#: (at the place ``question.cloze_span`` gives).
 Token = str | list[str] | int
-BLANK = 0
+BLANK_TOKEN = 0
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
@@ -65,7 +68,7 @@ def render_html(deck: Deck, *, templates: Path | None = None) -> str:
     def asset(name: str) -> str:
         return loader.get_source(env, name)[0]
 
-    css = _inline_safe(highlight_css(LIGHT_STYLE, DARK_STYLE) + "\n" + asset("quiz.css"), "style")
+    css = _inline_safe(highlight_css(LIGHT_CODE_BG, DARK_CODE_BG) + "\n" + asset("quiz.css"), "style")
     grade_js = _inline_safe(asset("grade.js"), "script")
     app_js = _inline_safe(asset("quiz.js"), "script")
     data = page_data(deck)
@@ -124,6 +127,13 @@ def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
     if c.cloze is not None:
         d["cloze"] = c.cloze
         d["cz"] = code_tokens(c.code, blank=c.cloze)
+    given = given_result(bc)
+    if given is not None:  # what the blank must produce, shown with the question
+        d["given"] = {"label": given.label, "text": given.text}
+    if bc.answer is not None and bc.answer.type == "error":
+        err = summarize_error(bc.answer)
+        if err.folded:  # the page shows the head, the full message folded
+            d["err"] = err.head
     if c.explain:
         d["explain"] = c.explain
     if c.source:
@@ -144,21 +154,22 @@ def code_tokens(code: str, *, blank: str | None = None) -> list[Token]:
 
     The blank is lexed as a placeholder identifier, so the code around it still highlights as usual.
     """
-    code = code.rstrip()
+    span = cloze_span(code, blank)
+    code = shown_code(code)
     if not code:
         return []
     placeholder = None
-    if blank is not None and blank in code:
+    if span is not None:
         placeholder = "tnq_blank_"
         while placeholder in code:
             placeholder += "_"
-        code = code.replace(blank, placeholder, 1)
+        code = code[: span[0]] + placeholder + code[span[1] :]
     out: list[Token] = []
     for cls, text in lex_python(code):
         pieces = text.split(placeholder) if placeholder else [text]
         for i, piece in enumerate(pieces):
             if i:
-                out.append(BLANK)
+                out.append(BLANK_TOKEN)
             if piece:
                 _push(out, cls, piece)
     return out

@@ -62,7 +62,7 @@
     if (!store) return;
     try {
       // the deck-order queue is rebuilt on load: keep only a shuffled or retry queue
-      var keep = state.shuffle || state.retry;
+      var keep = state.order === "mixed" || state.retry;
       store.setItem(KEY, JSON.stringify(keep ? state : Object.assign({}, state, { queue: [] })));
     } catch (e) {
       /* full or blocked: keep going in memory */
@@ -85,7 +85,7 @@
     v: STATE_VERSION,
     deck: "",
     tag: "",
-    shuffle: false,
+    order: "mixed", // "mixed": a seeded shuffle across decks (interleaved); "deck": file order
     retry: false,
     queue: [],
     cur: null,
@@ -139,10 +139,28 @@
     return ids;
   }
 
+  /* The page's random numbers: seeded once per page load (?seed=N in the address fixes it). */
+  function pageSeed() {
+    var m = /[?&]seed=(\d+)/.exec(window.location.search);
+    if (m) return parseInt(m[1], 10) >>> 0;
+    var a = new Uint32Array(1);
+    window.crypto.getRandomValues(a);
+    return a[0];
+  }
+  var rngState = pageSeed();
+  function random() {
+    // mulberry32
+    rngState = (rngState + 0x6d2b79f5) >>> 0;
+    var t = rngState;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
   function shuffled(list) {
     var a = list.slice();
     for (var i = a.length - 1; i > 0; i--) {
-      var j = Math.floor(Math.random() * (i + 1));
+      var j = Math.floor(random() * (i + 1));
       var t = a[i];
       a[i] = a[j];
       a[j] = t;
@@ -150,10 +168,10 @@
     return a;
   }
 
-  /* The queue for the current filters: deck order, or shuffled keeping `keepOrder` where it can. */
+  /* The queue for the current filters: deck order, or mixed keeping `keepOrder` where it can. */
   function buildQueue(keepOrder) {
     var ids = filteredIds();
-    if (!state.shuffle) return ids;
+    if (state.order !== "mixed") return ids;
     var wanted = new Set(ids);
     var kept = (keepOrder || []).filter(function (id) {
       return wanted.has(id);
@@ -190,7 +208,7 @@
     })
       ? saved.tag
       : "";
-    state.shuffle = saved.shuffle === true;
+    state.order = saved.order === "deck" ? "deck" : "mixed";
     var queue = Array.isArray(saved.queue)
       ? saved.queue.filter(function (id) {
           return BY_ID.has(id);
@@ -290,7 +308,7 @@
         else {
           code.appendChild(
             el("span", { className: "blank" }, [
-              el("span", { className: "sr", text: "(blank)" }),
+              el("span", { className: "vh", text: "(blank)" }),
               el("span", { "aria-hidden": "true", text: "\u2002?\u2002" }),
             ])
           );
@@ -334,22 +352,20 @@
 
   function renderControls() {
     var deck = $("f-deck");
-    var tag = $("f-tag");
+    var list = $("tag-list");
     if (deck.options.length === 1) {
+      // the full path, so that the closed menu says which deck it is
       DECKS.forEach(function (d) {
-        var depth = d.value.split("::").length - 1;
-        var name = d.value.split("::").pop();
-        deck.appendChild(
-          el("option", { value: d.value, text: "\u00a0\u00a0".repeat(depth) + name + " (" + d.count + ")" })
-        );
+        deck.appendChild(el("option", { value: d.value, text: deckLabel(d.value) + " (" + d.count + ")" }));
       });
       TAGS.forEach(function (t) {
-        tag.appendChild(el("option", { value: t.value, text: t.value + " (" + t.count + ")" }));
+        list.appendChild(el("option", { value: t.value, label: t.count + (t.count === 1 ? " card" : " cards") }));
       });
     }
     deck.value = state.deck;
-    tag.value = state.tag;
-    $("f-shuffle").checked = state.shuffle;
+    $("f-tag").value = state.tag;
+    $("f-tag").setAttribute("aria-invalid", "false");
+    $("f-order").value = state.order;
   }
 
   function render(focusWhat) {
@@ -415,6 +431,15 @@
     if (shown && shown.length) {
       kids.push(codeBlock(shown, "Code", result && card.kind === "cloze" ? card.cloze : undefined));
     }
+    if (card.given) {
+      // what the blank must produce: part of the question (generator/render/question.py)
+      kids.push(
+        el("div", { className: "given" }, [
+          el("p", { className: "given-label", text: card.given.label + ":" }),
+          el("pre", { className: "given-text", text: card.given.text }),
+        ])
+      );
+    }
     kids.push(answerForm(card, result));
     var article = el("article", { "aria-labelledby": "q", "data-kind": card.kind, "data-id": card.id }, kids);
     cardEl.appendChild(article);
@@ -450,7 +475,7 @@
             input,
             el("label", { for: id }, [
               el("span", { className: "num", "aria-hidden": "true", text: String(i + 1) }),
-              el("span", { className: "sr", text: "Option " + (i + 1) + ": " }),
+              el("span", { className: "vh", text: "Option " + (i + 1) + ": " }),
               el("pre", { className: "opt", text: o.text }),
             ]),
           ])
@@ -518,7 +543,8 @@
     if (card.kind === "cloze") {
       box.appendChild(el("p", {}, ["The blank is ", el("code", { className: "answer", text: v.expected }), "."]));
       box.appendChild(el("p", { className: "label", text: "which gives " + describe(card) + ":" }));
-      box.appendChild(el("pre", { className: "answer", text: card.answer.text }));
+      box.appendChild(el("pre", { className: "answer", text: card.err || card.answer.text }));
+      if (card.err) box.appendChild(fullError(card.answer.text));
     } else if (card.kind === "choice" && card.options) {
       box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
       box.appendChild(el("pre", { className: "answer", text: v.expected }));
@@ -534,6 +560,10 @@
         );
       });
       box.appendChild(list);
+    } else if (card.err) {
+      box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
+      box.appendChild(el("pre", { className: "answer", text: card.err }));
+      box.appendChild(fullError(v.expected));
     } else {
       box.appendChild(el("p", { className: "label", text: "Answer (verified):" }));
       box.appendChild(el("pre", { className: "answer", text: v.expected }));
@@ -555,6 +585,14 @@
       ])
     );
     feedbackEl.appendChild(box);
+  }
+
+  /* A long error's whole message, folded under its summary (generator/render/question.py). */
+  function fullError(text) {
+    return el("details", { className: "full-error" }, [
+      el("summary", { text: "Full error message" }),
+      el("pre", { className: "stdout", text: text }),
+    ]);
   }
 
   function describe(card) {
@@ -650,7 +688,7 @@
       delete state.results[id];
     });
     state.retry = true;
-    state.queue = state.shuffle ? shuffled(ids) : ids;
+    state.queue = state.order === "mixed" ? shuffled(ids) : ids;
     startAt(state.queue[0]);
   }
 
@@ -665,7 +703,7 @@
       delete state.results[id];
     });
     if (!state.retry) state.queue = buildQueue(null);
-    else if (state.shuffle) state.queue = shuffled(state.queue);
+    else if (state.order === "mixed") state.queue = shuffled(state.queue);
     startAt(state.queue[0]);
   }
 
@@ -685,9 +723,19 @@
     startAt(state.queue[0]);
   }
 
+  function tagTyped() {
+    var field = $("f-tag");
+    var typed = field.value.trim();
+    var known = !typed || TAGS.some(function (t) {
+      return t.value === typed;
+    });
+    field.setAttribute("aria-invalid", known ? "false" : "true");
+    if (known && typed !== state.tag) filtersChanged();
+  }
+
   function filtersChanged() {
     state.deck = $("f-deck").value;
-    state.tag = $("f-tag").value;
+    state.tag = $("f-tag").value.trim();
     state.retry = false;
     state.queue = buildQueue(null);
     startAt(null);
@@ -755,11 +803,12 @@
   if (!state.cur) state.cur = nextUnanswered(null);
   renderControls();
   $("f-deck").addEventListener("change", filtersChanged);
-  $("f-tag").addEventListener("change", filtersChanged);
-  $("f-shuffle").addEventListener("change", function () {
-    state.shuffle = this.checked;
+  $("f-tag").addEventListener("input", tagTyped);
+  $("f-tag").addEventListener("change", tagTyped);
+  $("f-order").addEventListener("change", function () {
+    state.order = this.value === "deck" ? "deck" : "mixed";
     if (!state.retry) state.queue = buildQueue(null);
-    else if (state.shuffle) state.queue = shuffled(state.queue);
+    else if (state.order === "mixed") state.queue = shuffled(state.queue);
     startAt(null);
   });
   $("b-retry").addEventListener("click", retryMissed);
