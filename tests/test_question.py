@@ -23,7 +23,7 @@ from test_html import CONTRAST_JS, Page, browser  # noqa: F401  (the browser fix
 from generator.grading import grade
 from generator.model import Answer, BuiltCard, Card, Deck
 from generator.quiz import ui
-from generator.quiz.session import Item
+from generator.quiz.session import Counts, Item
 from generator.render.anki import write_apkg
 from generator.render.html import write_html
 from generator.render.question import (
@@ -192,7 +192,7 @@ def page_questions(browser: Any, deck: Deck, out: Path) -> dict[str, str]:  # no
 
 def terminal_question(bc: BuiltCard) -> str:
     console = Console(file=io.StringIO(), width=200, color_system=None, highlight=False)
-    ui.render_question(console, Item(card=bc, state=None), (0, 1, 0))
+    ui.render_question(console, Item(card=bc, state=None), Counts(0, 0, 1, 0, None))
     out = console.file.getvalue()  # type: ignore[attr-defined]
     return str(out)
 

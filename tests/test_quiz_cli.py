@@ -120,7 +120,7 @@ def test_stats_table_and_json(env: dict[str, str]) -> None:
     d = json.loads(r.output)
     assert d["reviews"]["total"] == 4 and d["reviews"]["retention_30d"] == 0.5
     today = next(x for x in d["per_day"] if x["date"] == "2025-03-01")
-    assert today == {"date": "2025-03-01", "reviews": 2, "again": 1, "retention": 0.5}
+    assert today == {"date": "2025-03-01", "reviews": 2, "again": 1, "mature": 2, "retention": 0.5}
     assert len(d["per_day"]) == 30
     assert d["due"]["today"] == 1  # arange-dtype relearning in 10m
     assert sum(x["due"] for x in d["due"]["next_7_days"]) == 0
@@ -129,7 +129,35 @@ def test_stats_table_and_json(env: dict[str, str]) -> None:
     assert shapes["seen"] == 1 and shapes["reviews_30d"] == 2 and shapes["retention_30d"] == 1.0
     r = _invoke(stats, "--cards", str(CARDS))
     assert "Due today: 1" in r.output and "2025-03-01" in r.output and "PyTorch::Tensors::Dtypes" in r.output
-    assert "retention 50%" in r.output
+    assert "Reviews: 4 in all, 4 in the last 30 days: 3 of 4 not rated Again (75%); retention n/a: " \
+           "fewer than 5 reviews of learned cards (2 so far; reviews in learning steps do not count)" in r.output
+    assert d["total"]["reviews_30d"] == 4 and d["total"]["cards"] == 8
+    total = next(line for line in r.output.splitlines() if line.strip().startswith("Total"))
+    assert total.split() == ["Total", "8", "2", "6", "1", "1", "4", "n/a"]
+    # five reviews of learned cards: a retention figure
+    for k in range(3):
+        _rate(db, "squeeze-dim-1", Rating.Good, T0 + timedelta(days=40 * (k + 1)))
+    later = (T0 + timedelta(days=121)).isoformat()
+    d = json.loads(CliRunner().invoke(stats, ["--cards", str(CARDS), "--json"], env={"TNQUIZ_NOW": later}).output)
+    assert d["reviews"]["mature_30d"] == 1  # only one within the last 30 days
+    r = CliRunner().invoke(stats, ["--cards", str(CARDS)], env={"TNQUIZ_NOW": later})
+    assert "retention n/a: fewer than 5 reviews of learned cards (1 so far" in r.output
+
+
+def test_stats_retention_figure_from_five_reviews_of_learned_cards(env: dict[str, str]) -> None:
+    db = Path(env["TNQUIZ_DB"])
+    ids = ["squeeze-dim-1", "arange-dtype", "sum-value", "view-noncontiguous", "eye-tensor"]
+    for cid in ids:
+        _rate(db, cid, Rating.Easy, T0 - timedelta(days=20))  # learned at once: FSRS review state
+    for k, cid in enumerate(ids):
+        _rate(db, cid, Rating.Again if k == 0 else Rating.Good, T0 - timedelta(hours=1))
+    d = json.loads(_invoke(stats, "--cards", str(CARDS), "--json").output)
+    assert (d["reviews"]["mature_30d"], d["reviews"]["retention_30d"]) == (5, 0.8)
+    out = _invoke(stats, "--cards", str(CARDS)).output
+    assert "Reviews: 10 in all, 10 in the last 30 days: 9 of 10 not rated Again (90%); retention 80% " \
+           "(of 5 reviews of learned cards)" in out
+    total = next(line for line in out.splitlines() if line.strip().startswith("Total"))
+    assert total.split()[-1] == "80%"
 
 
 def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -170,13 +198,50 @@ def test_stats_without_a_built_deck_counts_the_db(env: dict[str, str], tmp_path:
     assert r.exit_code == 1 and "run `tnquiz build` first" in r.output
 
 
-def test_stats_marks_removed_decks(env: dict[str, str]) -> None:
+def test_stats_per_deck_removed_and_other_decks(env: dict[str, str]) -> None:
     db = Path(env["TNQUIZ_DB"])
     with Store(db) as store:
-        o = outcomes(make_scheduler(fuzz=False), new_card("old", T0), T0)[Rating.Good]
-        store.record("old", before=None, after=o.card, log=o.log, deck="Old::Deck", answer_hash="h")
+        for cid, deck in (("old", "PyTorch::Old"), ("mine-1", "Mine::Basics"), ("mine-2", "Mine")):
+            o = outcomes(make_scheduler(fuzz=False), new_card(cid, T0), T0)[Rating.Good]
+            store.record(cid, before=None, after=o.card, log=o.log, deck=deck, answer_hash="h")
     d = json.loads(_invoke(stats, "--cards", str(CARDS), "--json").output)
+    # a card of this deck (root PyTorch) that left it is "removed"; another deck's cards are not
     assert d["cards"]["hidden"] == 1 and d["due"]["today"] == 0
-    old = next(x for x in d["decks"] if x["deck"] == "Old::Deck")
+    assert d["root_decks"] == ["PyTorch"]
+    old = next(x for x in d["decks"] if x["deck"] == "PyTorch::Old")
     assert old["in_deck"] is False and old["reviews_30d"] == 1
-    assert "Old::Deck (removed)" in _invoke(stats, "--cards", str(CARDS)).output
+    assert not [x for x in d["decks"] if x["deck"].startswith("Mine")]
+    assert d["other_decks"] == [{"deck": "Mine", "cards_seen": 2, "reviews": 2, "reviews_30d": 2}]
+    assert d["reviews"]["total"] == 1 and d["total"]["reviews_30d"] == 1
+    out = _invoke(stats, "--cards", str(CARDS)).output
+    assert "PyTorch::Old (removed)" in out and "Mine (removed)" not in out
+    assert "Other decks in this review database" in out
+    assert [line.split() for line in out.splitlines() if line.startswith("  Mine")] == [["Mine", "2", "2", "2"]]
+    assert "(1 with history no longer in the deck, hidden)" in out
+
+
+def test_new_card_limit_is_per_deck(env: dict[str, str], tmp_path: Path) -> None:
+    """Two decks share one database: new cards started today in one do not use up the other's."""
+    data = json.loads(CARDS.read_text())
+    for c in data["cards"]:
+        c["deck"] = c["deck"].replace("PyTorch", "Mine", 1)
+        c["id"] = "mine-" + c["id"]
+    mine = tmp_path / "mine" / "cards.json"
+    mine.parent.mkdir()
+    mine.write_text(json.dumps(data))
+    db = Path(env["TNQUIZ_DB"])
+    for cid in ("squeeze-dim-1", "arange-dtype", "sum-value"):
+        _rate(db, cid, Rating.Good, T0 - timedelta(hours=1))
+    theirs = json.loads(_invoke(quiz, str(CARDS), "--json", "--new", "3").output)["counts"]
+    assert (theirs["new_today"], theirs["new_in_queue"]) == (3, 0)
+    ours = json.loads(_invoke(quiz, str(mine.parent), "--json", "--new", "3").output)["counts"]
+    assert (ours["new_today"], ours["new_in_queue"], ours["hidden"]) == (0, 3, 0)
+    assert ours["new_today_by_deck"] == {"Mine": 0}
+    # one cards.json with both decks: each gets its own limit
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps({**data, "cards": data["cards"] + json.loads(CARDS.read_text())["cards"]}))
+    counts = json.loads(_invoke(quiz, str(both), "--json", "--new", "3").output)["counts"]
+    assert counts["new_today_by_deck"] == {"Mine": 0, "PyTorch": 3} and counts["new_in_queue"] == 3
+    st = json.loads(_invoke(stats, str(mine.parent), "--json").output)
+    assert st["cards"]["hidden"] == 0 and st["reviews"]["total"] == 0
+    assert st["other_decks"] == [{"deck": "PyTorch", "cards_seen": 3, "reviews": 3, "reviews_30d": 3}]

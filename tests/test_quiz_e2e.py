@@ -117,24 +117,30 @@ def test_session_right_wrong_undo_quit_and_restart(cards: Path, db: Path, procs:
     p.expect(r"1: Again \(1m\)  2: Hard \(6m\)  3: Good \(10m\)  4: Easy \(8d\)")
     p.expect(r"Rating \[Enter = 3 Good\]: ")
     p.sendline("")  # accept Good: due again in 10m, so it comes back in this session
-    p.expect(r"Due 1 · New 2 · Done 1")
+    p.expect(r"Due 0 now, 1 in 10m · New 2 · Done 1")  # not due now: due later in this session
     p.expect(r"dtype\? ")
     p.sendline("float32")
     p.expect("✗ Wrong")
     p.expect("Answer: torch.int64")
     p.expect(r"Rating \[Enter = 1 Again\]: ")
     p.sendline("")
-    p.expect(r"Due 2 · New 1 · Done 2")
+    p.expect(r"Due 0 now, 2 in 1m · New 1 · Done 2")
     p.expect(r"Which exception\? ")
-    p.sendline("u")  # take back the Again on q-dtype
-    p.expect(r"Undid the last rating \(q-dtype\)")
-    p.expect(r"Due 1 · New 2 · Done 1")
+    p.sendline("RuntimeErr")
+    p.expect(r"Rating \[Enter = 1 Again\]: ")
+    p.sendline("u")  # at the rating prompt: takes back this answer (q-error), nothing saved
+    p.expect(r"Took back your answer to q-error \(not rated, nothing saved\): it is asked again\.")
+    p.expect(r"Due 0 now, 2 in 1m · New 1 · Done 2")
+    p.expect(r"Which exception\? ")
+    p.sendline("u")  # at the question: undoes the card just rated (the Again on q-dtype)
+    p.expect(r"Undid your rating Again of q-dtype: it is asked again\.")
+    p.expect(r"Due 0 now, 1 in 10m · New 2 · Done 1")
     p.expect(r"dtype\? ")
     p.sendline("long")
     p.expect("✓ Right")
     p.expect(r"Rating \[Enter = 3 Good\]: ")
     p.sendline("4")  # Easy: 8 days, not back today
-    p.expect(r"Due 1 · New 1 · Done 2")
+    p.expect(r"Due 0 now, 1 in 10m · New 1 · Done 2")
     p.expect(r"Which exception\? ")
     p.sendline("q")
     p.expect(r"Reviewed 2 cards: 2 right, 0 wrong\.")
@@ -143,14 +149,21 @@ def test_session_right_wrong_undo_quit_and_restart(cards: Path, db: Path, procs:
     p.close()
     assert p.exitstatus == 0
     assert _reviews(db) == [("q-shape", 3), ("q-dtype", 4)]
+    con = sqlite3.connect(db)
+    try:  # every review's duration: card shown -> rating, and the part until the answer was shown
+        for duration, answer in con.execute("SELECT duration_ms, answer_ms FROM review_log"):
+            assert isinstance(duration, int) and isinstance(answer, int) and 0 <= answer <= duration
+    finally:
+        con.close()
 
     # same moment again: q-shape (due in 10m, within the learn-ahead) and the unseen q-error
     counts = _json_counts(cards, db)
     assert (counts["due"], counts["new_in_queue"], counts["new_today"]) == (1, 1, 2)
     p = _spawn(cards, db)
     procs.append(p)
-    p.expect("1 due, 1 new")
-    p.expect(r"Due 1 · New 1 · Done 0")
+    p.expect("0 due now, 1 in 10m, 1 new")
+    p.expect(r"Deck: .*cards\.json \(given\)")
+    p.expect(r"Due 0 now, 1 in 10m · New 1 · Done 0")
     p.expect(r"Shape\? ")
     p.sendline("q")
     p.expect(r"Reviewed 0 cards")

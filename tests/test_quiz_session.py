@@ -111,7 +111,7 @@ def test_removed_cards_are_hidden_and_changed_answers_flagged(cards: list[BuiltC
         ok[1].id: _state(ok[1], NOW - timedelta(days=1), answer_hash="an-older-answer"),
         ok[2].id: _state(ok[2], NOW - timedelta(days=1)),
     }
-    q = build_queue(ok, states, NOW, all_ids=[c.id for c in cards])
+    q = build_queue(ok, states, NOW, all_cards=[(c.id, c.card.deck) for c in cards])
     assert "removed-card" not in [i.id for i in q.items]
     assert q.hidden == 1
     flagged = {i.id: i.answer_changed for i in q.items if not i.is_new}
@@ -137,27 +137,30 @@ def test_self_graded(cards: list[BuiltCard]) -> None:
 def test_session_rates_requeues_and_undoes(cards: list[BuiltCard], store: Store) -> None:
     ok = select_cards(cards, deck="PyTorch::Tensors::Shapes")
     s = Session(build_queue(ok, {}, NOW), store, make_scheduler(fuzz=False), session_id="t")
-    assert s.counts() == (0, 4, 0)
+    assert s.counts(NOW) == (0, 0, 4, 0, None)
     first = s.current
     assert first is not None and first.id == "squeeze-dim-1"
 
     r = s.reveal(" (1, 2, 3) ", NOW, 1200)
     assert r.verdict and r.proposed == Rating.Good
-    s.rate(r, Rating.Good)  # Good on a new card: 10m learning step, due again in this session
-    assert s.counts() == (1, 3, 1)
+    s.rate(r, Rating.Good, 3400)  # Good on a new card: 10m learning step, due again in this session
+    assert store.reviews()[0].duration_ms == 3400 and store.reviews()[0].answer_ms == 1200
+    # due in 10 minutes: not due now, but asked in this session (learn-ahead)
+    assert s.counts(NOW) == (0, 1, 3, 1, timedelta(minutes=10))
+    assert s.counts(NOW + timedelta(minutes=10)) == (1, 0, 3, 1, None)
     assert [i.id for i in s.pending][-1] == "squeeze-dim-1"
 
     r = s.reveal("3", NOW)  # stack-shape-choice: option 3 is wrong
     assert r.item.id == "stack-shape-choice" and not r.verdict and r.proposed == Rating.Again
     s.rate(r, Rating.Easy)  # the learner may overrule: Easy graduates it, not re-queued
-    assert s.counts() == (1, 2, 2)
+    assert s.counts(NOW)[:4] == (0, 1, 2, 2)
     assert store.review_count() == 2
     assert store.reviews()[-1].correct is False
 
     undone = s.undo()
-    assert undone is not None and undone.id == "stack-shape-choice"
-    assert s.current is undone and store.review_count() == 1
-    assert s.counts() == (1, 3, 1)
+    assert undone is not None and undone.item.id == "stack-shape-choice" and undone.rating == Rating.Easy
+    assert s.current is undone.item and store.review_count() == 1
+    assert s.counts(NOW)[:4] == (0, 1, 3, 1)
     assert "stack-shape-choice" not in store.states()
 
     s.skip()  # stack-shape-choice skipped: not rated

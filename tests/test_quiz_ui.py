@@ -14,7 +14,7 @@ from rich.text import Text
 from generator.quiz import ui
 from generator.quiz.scheduler import Rating, make_scheduler, new_card, outcomes
 from generator.quiz.session import Session, build_queue, load_deck, select_cards
-from generator.quiz.store import Store, StoredState
+from generator.quiz.store import Store, StoredState, StoreError
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 CARDS = Path(__file__).parent / "data" / "quiz_cards.json"
@@ -104,3 +104,21 @@ def test_undo_with_nothing_to_undo_and_skip(store: Store) -> None:
     assert "Reviewed 0 cards; skipped 2." in out
     assert "Nothing more to review for now." in out
     assert store.review_count() == 0
+
+
+def test_a_store_failure_mid_session_is_one_error_after_the_summary(store: Store) -> None:
+    """A rating that cannot be saved (here: the database went away) stops the session with the
+    summary printed and a StoreError (the CLI turns it into one line), never a traceback."""
+    session = _session(store, ["squeeze-dim-1", "arange-dtype"])
+    console = Console(file=io.StringIO(), width=100, color_system=None, highlight=False)
+    answers = iter(["1x2x3", "", "int64", ""])
+
+    def ask(prompt: Text) -> str:
+        if prompt.plain.startswith("Rating") and store.review_count() == 1:
+            store.db.close()  # the second rating cannot be saved
+        return next(answers)
+
+    with pytest.raises(StoreError, match=r"cannot write to the review database .*closed database"):
+        ui.run(session, console, clock=lambda: NOW, ask=ask)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Reviewed 1 card: 1 right, 0 wrong." in out

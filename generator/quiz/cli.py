@@ -17,10 +17,9 @@ import click
 
 if TYPE_CHECKING:
     from generator.model import Deck
+    from generator.quiz.decks import Chosen
     from generator.quiz.session import Queue
     from generator.quiz.store import Store
-
-DEFAULT_CARDS = Path("build") / "cards.json"
 
 
 def _now() -> datetime:
@@ -43,8 +42,27 @@ def _load_deck(path: Path) -> Deck:
         raise click.ClickException(str(e)) from None
 
 
+def _choose_deck(arg: Path | None, cards_opt: Path | None, command: str) -> Chosen:
+    """The deck named as an argument or with --cards, else the last one built or used, else
+    ./build/cards.json; remembered as the last deck used."""
+    from generator.quiz.decks import DeckChoiceError, last_deck, remember_deck, resolve
+
+    if arg is not None and cards_opt is not None and arg != cards_opt:
+        raise click.ClickException(
+            f"two decks given ({arg} and --cards {cards_opt}): name the deck once, e.g. "
+            f"`tnquiz {command} {arg}`")
+    last = last_deck()
+    try:
+        chosen = resolve(arg if arg is not None else cards_opt, command, last)
+    except DeckChoiceError as e:
+        raise click.ClickException(str(e)) from None
+    if chosen.path.is_file() and (last is None or last.cards != chosen.path.resolve()):
+        remember_deck(chosen.path, by=command)  # a deck already remembered keeps what built it
+    return chosen
+
+
 def _db_path(db: Path | None, cards: Path) -> Path:
-    from generator.quiz.store import default_db_path
+    from generator.quiz.decks import default_db_path
 
     path = (db or default_db_path()).expanduser()
     build_dir = cards.resolve().parent
@@ -68,9 +86,12 @@ def _open_store(path: Path | str) -> Store:
         raise click.ClickException(f"cannot open the review database {path}: {e}") from None
 
 
+DECK_ARGUMENT = click.argument("deck_path", metavar="[DECK]", required=False,
+                               type=click.Path(path_type=Path))
 CARDS_OPTION = click.option(
-    "--cards", "cards_path", type=click.Path(path_type=Path, dir_okay=False), default=str(DEFAULT_CARDS),
-    show_default=True, help="The built deck (written by `tnquiz build`).")
+    "--cards", "cards_path", type=click.Path(path_type=Path), default=None,
+    help="The built deck, like the DECK argument (a folder written by `tnquiz build`, or its "
+         "cards.json).")
 DB_OPTION = click.option(
     "--db", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="Review database (SQLite). Default: $TNQUIZ_DB, else reviews.sqlite3 in the user data "
@@ -78,32 +99,37 @@ DB_OPTION = click.option(
 
 
 @click.command()
-@click.option("--deck", default=None, metavar="DECK",
+@DECK_ARGUMENT
+@click.option("--deck", default=None, metavar="NAME",
               help="Only this deck and its sub-decks (e.g. PyTorch::Tensors; case-insensitive).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Only cards with this tag (repeat: cards with any of them).")
 @click.option("--new", "new_limit", type=click.IntRange(min=0), default=None, metavar="N",
-              help="New cards per day (counted from today's reviews). [default: 20]")
+              help="New cards per day and deck (counted from today's reviews). [default: 20]")
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
               help="At most N cards in this session (due cards first).")
 @CARDS_OPTION
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True,
               help="Print the queue as JSON and exit (no prompts; for scripts).")
-def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: int | None,
-         cards_path: Path, db: Path | None, as_json: bool) -> None:
+def quiz(deck_path: Path | None, deck: str | None, tags: tuple[str, ...], new_limit: int | None,
+         limit: int | None, cards_path: Path | None, db: Path | None, as_json: bool) -> None:
     """Review cards in the terminal, scheduled by FSRS spaced repetition.
 
-    Reads the built deck (build/cards.json; nothing is run) and asks the cards that are due, then new
-    cards up to the daily limit. Type your answer (a shape as 2x3 or (2, 3), a dtype, an exception
+    DECK is a built deck: a folder written by `tnquiz build` (holding cards.json) or that cards.json.
+    Without it, the last deck built or used is taken, else ./build/cards.json; the first line says
+    which. Nothing is run. Asks the cards that are due, then new cards up to the daily limit (per
+    deck). Type your answer (a shape as 2x3 or (2, 3), a dtype, an exception
     name, a number, an option number, the missing code); the verified answer, its explanation and
     what each rating would schedule are shown. Enter accepts the proposed rating, 1-4 picks another
-    (Again, Hard, Good, Easy); s skips, u undoes the last rating, q quits. Every rating is saved at
+    (Again, Hard, Good, Easy); s skips, u undoes the card just rated (at the rating prompt: takes
+    back the answer on screen), m shows a long error message in full, q quits. Every rating is saved at
     once.
 
     \b
     Examples:
       tnquiz quiz
+      tnquiz quiz mydeck/                   # what `tnquiz build mycards/ --out mydeck/` wrote
       tnquiz quiz --deck PyTorch::Tensors --new 5 --limit 20
       tnquiz quiz --tag squeeze --json      # the queue, for scripts
     """
@@ -115,6 +141,8 @@ def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: 
     )
 
     now = _now()
+    chosen = _choose_deck(deck_path, cards_path, "quiz")
+    cards_path = chosen.path
     built = _load_deck(cards_path)
     cards = select_cards(built.cards, deck, tags)
     if not cards:
@@ -126,6 +154,8 @@ def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: 
         what = " ".join(([f"--deck {deck}"] if deck else []) + [f"--tag {t}" for t in tags])
         raise click.ClickException(
             f"no card matches {what} (decks: {', '.join(decks)})")
+    from generator.quiz.store import StoreError
+
     db_path = _db_path(db, cards_path)
     store = _open_store(db_path)
     try:
@@ -133,42 +163,53 @@ def quiz(deck: str | None, tags: tuple[str, ...], new_limit: int | None, limit: 
         new_today = store.new_cards_since(clock.day_start(now))
         queue = build_queue(
             cards, states, now, new_limit=DEFAULT_NEW_PER_DAY if new_limit is None else new_limit,
-            new_today=new_today, limit=limit, all_ids=[c.id for c in built.cards])
+            new_today=new_today, limit=limit, all_cards=[(c.id, c.card.deck) for c in built.cards])
         if as_json:
-            out = {"now": now.isoformat(), "cards_file": str(cards_path), "db": str(db_path),
-                   **queue.to_dict()}
+            out = {"now": now.isoformat(), "cards_file": str(cards_path), "cards_file_why": chosen.why,
+                   "db": str(db_path), **queue.to_dict()}
             click.echo(json.dumps(out, indent=1))
             return
         if not sys.stdin.isatty():
             raise click.ClickException(
                 "stdin is not a terminal: run `tnquiz quiz` in a terminal, or add --json to print "
                 "the queue")
-        _interactive(queue, store, now, [c.id for c in cards])
+        store.check_writable()  # before the first question: never lose a rating to a read-only file
+        _interactive(queue, store, now, [c.id for c in cards], chosen)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
     finally:
         store.close()
 
 
-def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str]) -> None:
+def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chosen: Chosen) -> None:
     from rich.console import Console
     from rich.text import Text
 
     from generator.quiz import clock, ui
-    from generator.quiz.scheduler import make_scheduler
+    from generator.quiz.scheduler import format_interval, make_scheduler
     from generator.quiz.session import Session
 
     console = Console(highlight=False)
-    head = Text.assemble(
-        ("tnquiz quiz", "bold"), f"  {queue.due} due, {queue.new} new",
-        (f" (new today {queue.new_today}/{queue.new_limit})", "dim"))
+    session_id = f"{clock.iso(now)}-{os.getpid()}"
+    session = Session(queue, store, make_scheduler(fuzz=clock.fuzz_enabled()), session_id=session_id)
+    counts = session.counts(now)
+    due = f"  {counts.due_now} due"
+    if counts.due_later and counts.next_later is not None:
+        due += f" now, {counts.due_later} in {format_interval(counts.next_later)}"
+    by_deck = queue.new_today_by_deck
+    if len(by_deck) == 1:
+        limits = f" (new today {queue.new_today}/{queue.new_limit})"
+    else:
+        limits = " (new today: " + ", ".join(f"{d} {n}/{queue.new_limit}" for d, n in by_deck.items()) + ")"
+    head = Text.assemble(("tnquiz quiz", "bold"), f"{due}, {queue.new} new", (limits, "dim"))
     console.print(head)
+    console.print(Text(chosen.describe(), style="dim"))
     if queue.hidden:
         console.print(Text(f"{queue.hidden} reviewed card(s) are no longer in the deck: kept, not shown.",
                            style="dim"))
     if not queue.items:
         console.print(Text("Nothing due now.", style="bold green") + _next_due(store, ids, now))
         return
-    session_id = f"{clock.iso(now)}-{os.getpid()}"
-    session = Session(queue, store, make_scheduler(fuzz=clock.fuzz_enabled()), session_id=session_id)
     ui.run(session, console, clock=clock.now)
     console.print(_next_due(store, ids, clock.now()).strip())
 
@@ -186,46 +227,65 @@ def _next_due(store: Store, ids: list[str], now: datetime) -> str:
 
 
 @click.command()
+@DECK_ARGUMENT
 @DB_OPTION
 @CARDS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON (for scripts).")
-def stats(db: Path | None, cards_path: Path, as_json: bool) -> None:
+def stats(deck_path: Path | None, db: Path | None, cards_path: Path | None, as_json: bool) -> None:
     """Show what is due and how reviews went: due today and in the next 7 days, reviews and
     retention per day for the last 30 days, and per deck.
 
-    Cards removed from the deck keep their history but are not counted as due. Without a built deck
-    (--cards), every card in the review database counts.
+    DECK is a built deck (folder or cards.json) as for `tnquiz quiz`; without it, the last deck
+    built or used, else ./build/cards.json. Cards removed from the deck keep their history but are
+    not counted as due. Without any built deck, every card in the review database counts.
 
     \b
     Examples:
       tnquiz stats
+      tnquiz stats mydeck/
       tnquiz stats --json | python -m json.tool
       tnquiz stats --db ~/other-reviews.sqlite3
     """
     from generator.quiz import stats as st
+    from generator.quiz.decks import DEFAULT_CARDS, Chosen
     from generator.quiz.session import DeckError, load_index
+    from generator.quiz.terminal import visible
 
     now = _now()
     deck = None
-    if cards_path.exists() or cards_path != DEFAULT_CARDS:
+    try:
+        chosen = _choose_deck(deck_path, cards_path, "stats")
+    except click.ClickException:
+        if deck_path is not None or cards_path is not None:
+            raise
+        chosen = Chosen(DEFAULT_CARDS, "missing")  # nothing built or remembered: count the database
+    cards_path = chosen.path
+    if chosen.why != "missing":
         try:
             deck = load_index(cards_path)
         except DeckError as e:
             raise click.ClickException(str(e)) from None
     db_path = _db_path(db, cards_path)
+    from generator.quiz.store import StoreError
+
     store = _open_store(db_path if db_path.exists() else ":memory:")
     try:
         data = st.compute(store, deck, now)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
     finally:
         store.close()
     data["db"] = str(db_path)
     data["cards_file"] = str(cards_path) if deck is not None else None
+    data["cards_file_why"] = chosen.why if deck is not None else None
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return
     text = st.render(data)
     if deck is None:
         text += f"\n(no built deck at {cards_path}: every card in the database is counted)"
+    else:
+        text = chosen.describe() + "\n" + text
     if not db_path.exists():
         text += "\n(no review database yet: start with `tnquiz quiz`)"
-    click.echo(text)
+    click.echo(visible(text))  # deck names come from files anyone could have written

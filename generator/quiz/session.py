@@ -8,7 +8,7 @@ queue, grades answers with the shared rules (:func:`generator.grading.grade`), r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from generator.quiz.scheduler import (
     outcomes,
 )
 from generator.quiz.store import Store, StoredState
+from generator.quiz.terminal import might_need_escaping, visible, visible_data
 from generator.select import in_deck as in_deck  # re-exported: the quiz tests use it
 from generator.select import matches
 
@@ -42,16 +43,21 @@ class DeckError(Exception):
 
 
 def _read_json(path: Path) -> Any:
+    """The parsed file, every string safe to show on a terminal (:mod:`generator.quiz.terminal`)."""
     if not path.is_file():
         raise DeckError(
             f"no built deck at {path}: run `tnquiz build` first (or pass --cards FILE)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise DeckError(f"cannot read {path}: {e}; rebuild it with `tnquiz build`") from e
+    return visible_data(data) if might_need_escaping(text) else data
 
 
 def load_deck(path: Path) -> Deck:
+    """The built deck, every string made safe to show on a terminal (:mod:`generator.quiz.terminal`):
+    what is shown and what is graded is the same text."""
     data = _read_json(path)
     try:
         return Deck.from_dict(data)
@@ -74,6 +80,12 @@ def load_index(path: Path) -> list[DeckEntry]:
         return [DeckEntry(c["id"], c["deck"], c["status"]) for c in data["cards"]]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise DeckError(f"{path} is not a tnquiz cards.json ({e}); rebuild it with `tnquiz build`") from e
+
+
+def root_deck(deck: str) -> str:
+    """The top-level deck (``PyTorch`` for ``PyTorch::Tensors::Shapes``): what a built deck is called,
+    and what the daily new-card limit and the statistics are kept per."""
+    return deck.split("::", 1)[0].strip()
 
 
 def select_cards(cards: Iterable[BuiltCard], deck: str | None = None,
@@ -127,9 +139,10 @@ class Queue:
     items: tuple[Item, ...]  # due cards (most overdue first), then new cards in deck order
     due: int  # due cards matching the filters (before --limit)
     new_available: int  # never-reviewed cards matching the filters
-    new_today: int  # new cards already started today
-    new_limit: int  # the daily new-card limit
-    hidden: int  # cards with a review history that are no longer in the deck (kept, not shown)
+    new_today: int  # new cards already started today, in the decks of the selected cards
+    new_limit: int  # the daily new-card limit, per deck
+    hidden: int  # cards of this deck with a review history that are no longer in it (kept, not shown)
+    new_today_by_deck: Mapping[str, int] = field(default_factory=dict)  # by root deck
 
     @property
     def new(self) -> int:
@@ -143,6 +156,7 @@ class Queue:
                 "new_in_queue": self.new,
                 "new_available": self.new_available,
                 "new_today": self.new_today,
+                "new_today_by_deck": dict(self.new_today_by_deck),
                 "new_limit": self.new_limit,
                 "hidden": self.hidden,
                 "total": len(self.items),
@@ -151,12 +165,18 @@ class Queue:
         }
 
 
-def build_queue(cards: Sequence[BuiltCard], states: dict[str, StoredState], now: datetime, *,
-                new_limit: int = DEFAULT_NEW_PER_DAY, new_today: int = 0, limit: int | None = None,
-                all_ids: Iterable[str] | None = None, learn_ahead: timedelta = LEARN_AHEAD) -> Queue:
-    """Due cards first (most overdue first), then new cards up to what is left of the daily limit,
-    all cut to ``limit``. ``cards`` are the quizzable cards (see :func:`select_cards`); ``all_ids``
-    every id of the deck (to count reviewed cards that were removed from it)."""
+def build_queue(cards: Sequence[BuiltCard], states: Mapping[str, StoredState], now: datetime, *,
+                new_limit: int = DEFAULT_NEW_PER_DAY, new_today: Mapping[str, int] | int = 0,
+                limit: int | None = None, all_cards: Iterable[tuple[str, str]] | None = None,
+                learn_ahead: timedelta = LEARN_AHEAD) -> Queue:
+    """Due cards first (most overdue first), then new cards up to what is left of the daily limit of
+    their deck, all cut to ``limit``.
+
+    ``cards`` are the quizzable cards (see :func:`select_cards`). The daily new-card limit is per
+    root deck (:func:`root_deck`): ``new_today`` maps a deck to the new cards already started in it
+    today (:meth:`Store.new_cards_since`; an int: that many in every root deck). ``all_cards`` is every (id, deck) of the built deck: a
+    reviewed card of one of its root decks that is not in it counts as hidden (removed); cards of
+    other decks sharing the database are not this deck's business."""
     cutoff = utc(now) + learn_ahead
     due: list[Item] = []
     new: list[Item] = []
@@ -168,13 +188,25 @@ def build_queue(cards: Sequence[BuiltCard], states: dict[str, StoredState], now:
             changed = st.answer_hash is not None and st.answer_hash != c.answer_hash
             due.append(Item(c, st.card, changed))
     due.sort(key=lambda i: i.state.due if i.state is not None else cutoff)
-    n_new = max(0, new_limit - new_today)
-    items = due + new[:n_new]
+    roots = sorted({root_deck(c.card.deck) for c in cards})
+    started = {r: new_today if isinstance(new_today, int) else
+               sum(n for d, n in new_today.items() if root_deck(d) == r) for r in roots}
+    left = {r: max(0, new_limit - n) for r, n in started.items()}
+    new_items: list[Item] = []
+    for item in new:
+        r = root_deck(item.card.card.deck)
+        if left[r] > 0:
+            left[r] -= 1
+            new_items.append(item)
+    items = due + new_items
     if limit is not None:
         items = items[: max(0, limit)]
-    deck_ids = set(all_ids) if all_ids is not None else {c.id for c in cards}
-    hidden = sum(1 for cid in states if cid not in deck_ids)
-    return Queue(tuple(items), len(due), len(new), new_today, new_limit, hidden)
+    everything = list(all_cards) if all_cards is not None else [(c.id, c.card.deck) for c in cards]
+    deck_ids = {cid for cid, _ in everything}
+    deck_roots = {root_deck(d) for _, d in everything}
+    hidden = sum(1 for cid, st in states.items()
+                 if cid not in deck_ids and root_deck(st.deck) in deck_roots)
+    return Queue(tuple(items), len(due), len(new), sum(started.values()), new_limit, hidden, started)
 
 
 @dataclass(frozen=True)
@@ -187,7 +219,17 @@ class Reveal:
     outcomes: dict[Rating, Outcome]
     proposed: Rating | None  # wrong: Again, right: Good; None where the learner must choose
     reviewed_at: datetime
-    duration_ms: int | None
+    answer_ms: int | None  # from showing the card to showing the answer
+
+
+class Counts(NamedTuple):
+    """The status line: cards left in this session and cards done."""
+
+    due_now: int  # reviewed cards due now
+    due_later: int  # reviewed cards due later, within the learn-ahead limit (asked when nothing is due now)
+    new: int
+    done: int
+    next_later: timedelta | None  # how long until the first of ``due_later`` is due
 
 
 @dataclass(frozen=True)
@@ -232,16 +274,20 @@ class Session:
     def current(self) -> Item | None:
         return self.pending[0] if self.pending else None
 
-    def counts(self) -> tuple[int, int, int]:
-        """(due left, new left, done) for the status line."""
+    def counts(self, now: datetime) -> Counts:
+        """What is left: due now, due later (learn-ahead: a card just rated Good comes back in 10
+        minutes), new; and how many were rated."""
+        when = utc(now)
+        later = [i.state.due - when for i in self.pending if i.state is not None and i.state.due > when]
         due = sum(1 for i in self.pending if not i.is_new)
-        return due, len(self.pending) - due, len(self.history)
+        return Counts(due - len(later), len(later), len(self.pending) - due, len(self.history),
+                      min(later) if later else None)
 
-    def reveal(self, typed: str, now: datetime, duration_ms: int | None = None) -> Reveal:
+    def reveal(self, typed: str, now: datetime, answer_ms: int | None = None) -> Reveal:
         item = self.current
         if item is None:
             raise IndexError("no card left")
-        typed = typed.strip()
+        typed = visible(typed.strip())  # graded as shown, like the deck's text
         verdict: Verdict | None = None
         if not is_self_graded(item.card) or typed:
             verdict = grade_typed(item.card, typed)
@@ -251,11 +297,12 @@ class Session:
         else:
             proposed = Rating.Good if verdict else Rating.Again
         state = item.state if item.state is not None else new_card(item.id, now)
-        return Reveal(item, typed, verdict, outcomes(self.scheduler, state, now, duration_ms),
-                      proposed, now, duration_ms)
+        return Reveal(item, typed, verdict, outcomes(self.scheduler, state, now, answer_ms),
+                      proposed, now, answer_ms)
 
-    def rate(self, reveal: Reveal, rating: Rating) -> Rated:
-        """Save the rating (committed at once) and move on; a card due again soon is re-queued."""
+    def rate(self, reveal: Reveal, rating: Rating, duration_ms: int | None = None) -> Rated:
+        """Save the rating (committed at once) and move on; a card due again soon is re-queued.
+        ``duration_ms``: the whole review, from showing the card to this rating."""
         item = reveal.item
         if self.current is not item:
             raise ValueError("that card is not the one on screen")
@@ -263,7 +310,8 @@ class Session:
         correct = bool(reveal.verdict) if reveal.verdict is not None and not is_self_graded(item.card) else None
         review_id = self.store.record(
             item.id, before=item.state, after=outcome.card, log=outcome.log, deck=item.card.card.deck,
-            answer_hash=item.card.answer_hash, correct=correct, session=self.session_id)
+            answer_hash=item.card.answer_hash, correct=correct, session=self.session_id,
+            duration_ms=duration_ms, answer_ms=reveal.answer_ms)
         rated = Rated(review_id, item, rating, correct)
         self.history.append(rated)
         self.pending.pop(0)
@@ -275,7 +323,7 @@ class Session:
         if self.pending:
             self.skipped.append(self.pending.pop(0))
 
-    def undo(self) -> Item | None:
+    def undo(self) -> Rated | None:
         """Take back the last rating of this session: the card is shown again, first."""
         if not self.history:
             return None
@@ -287,7 +335,7 @@ class Session:
                 del self.pending[k]
                 break
         self.pending.insert(0, last.item)
-        return last.item
+        return last
 
     def summary(self) -> Summary:
         s = Summary(rated=len(self.history), skipped=len(self.skipped))

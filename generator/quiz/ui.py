@@ -2,8 +2,9 @@
 
 Everything the learner types goes through ``ask`` (a function, so tests can script it); the current time
 comes from ``clock``. Keys at the answer prompt: an answer, Enter (show the answer), ``s`` skip, ``u``
-undo the last rating, ``q`` quit, ``?`` help. At the rating prompt: ``1``-``4``, Enter (accept the
-proposed rating), ``s``, ``u``, ``q``.
+undo the last rating (the card just rated is asked again), ``q`` quit, ``?`` help. At the rating
+prompt: ``1``-``4``, Enter (accept the proposed rating), ``s``, ``u`` (take back the answer just
+given: nothing was saved, the same card is asked again), ``q``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
-from generator.quiz.session import Item, Reveal, Session, Summary, is_self_graded
-from generator.render.question import option_label, question_side
+from generator.quiz.session import Counts, Item, Reveal, Session, Summary, is_self_graded
+from generator.quiz.store import StoreError
+from generator.render.question import option_label, question_side, summarize_error
 
 CODE_STYLE = "bold cyan"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
-        "s: skip  u: undo the last rating  q: quit  ?: this help")
-RATING_HELP = "1-4: rate (Enter accepts the proposed one)  s: skip  u: undo  q: quit"
+        "s: skip  u: undo your last rating (that card is asked again)  q: quit  ?: this help")
+RATING_HELP = ("1-4: rate (Enter accepts the proposed one)  s: skip  "
+               "u: take back this answer (nothing saved; asked again)  m: the full error message  q: quit")
 
 PROMPTS = {
     "shape": "Shape? (e.g. 2x3)",
@@ -57,18 +60,22 @@ def code_block(code: str) -> Syntax:
                   word_wrap=True)
 
 
-def status_line(counts: tuple[int, int, int]) -> Text:
-    due, new, done = counts
+def status_line(counts: Counts) -> Text:
+    """``Due 0 now, 1 in 10m · New 2 · Done 1``: a card rated Good on first sight comes back in 10
+    minutes (learn-ahead), so it is counted as due later, not now."""
     t = Text()
-    t.append(f"Due {due}", style="bold red" if due else "dim")
+    t.append(f"Due {counts.due_now}", style="bold red" if counts.due_now else "dim")
+    if counts.due_later and counts.next_later is not None:
+        t.append(" now, ", style="bold red" if counts.due_now else "dim")
+        t.append(f"{counts.due_later} in {format_interval(counts.next_later)}", style="yellow")
     t.append(" · ")
-    t.append(f"New {new}", style="bold blue" if new else "dim")
+    t.append(f"New {counts.new}", style="bold blue" if counts.new else "dim")
     t.append(" · ")
-    t.append(f"Done {done}", style="bold green")
+    t.append(f"Done {counts.done}", style="bold green")
     return t
 
 
-def render_question(console: Console, item: Item, counts: tuple[int, int, int]) -> None:
+def render_question(console: Console, item: Item, counts: Counts) -> None:
     c = item.card.card
     head = status_line(counts)
     head.append(f"   {c.deck}  [{c.id}]", style="dim")
@@ -122,6 +129,11 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
         console.print(Padding(code_block(c.code), (0, 0, 0, 2)))
         if card.answer is not None:
             console.print(Text.assemble(("Result: ", "dim"), card.answer.text))
+    elif card.answer is not None and card.answer.type == "error":
+        summary = summarize_error(card.answer)  # the same summary as Anki and the HTML page
+        console.print(Text.assemble(("Answer: ", "bold"), (summary.head, "bold green")))
+        if summary.folded:
+            console.print(Text("(m at the rating prompt: the full message)", style="dim"))
     elif card.answer is not None:
         text = card.answer.text
         if "\n" in text.rstrip("\n"):
@@ -158,8 +170,9 @@ def rating_prompt(reveal: Reveal) -> Text:
     return Text(f"Rating [Enter = {int(reveal.proposed)} {reveal.proposed.name}]: ", style="bold")
 
 
-def render_summary(console: Console, summary: Summary, session: Session) -> None:
-    due, new, _ = session.counts()
+def render_summary(console: Console, summary: Summary, session: Session, now: datetime) -> None:
+    c = session.counts(now)
+    due, new = c.due_now + c.due_later, c.new
     console.rule(style="dim")
     parts = [f"Reviewed {summary.rated} card{'s' if summary.rated != 1 else ''}"]
     graded = []
@@ -197,15 +210,16 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
             raise _Quit() from None
 
     def _undo() -> None:
-        item = session.undo()
-        if item is None:
+        rated = session.undo()
+        if rated is None:
             console.print(Text("Nothing to undo in this session.", style="yellow"))
         else:
-            console.print(Text(f"Undid the last rating ({item.id}).", style="yellow"))
+            console.print(Text(f"Undid your rating {rated.rating.name} of {rated.item.id}: "
+                               "it is asked again.", style="yellow"))
 
     try:
         while (item := session.current) is not None:
-            render_question(console, item, session.counts())
+            render_question(console, item, session.counts(clock()))
             shown = monotonic()
             typed = _ask(answer_prompt(item))
             while typed.strip().lower() in ("?", "help"):
@@ -224,25 +238,36 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
             render_reveal(console, reveal)
             while True:
                 choice = _ask(rating_prompt(reveal)).strip().lower()
+                rating: Rating | None = None
                 if choice == "" and reveal.proposed is not None:
-                    session.rate(reveal, reveal.proposed)
-                    break
-                if choice in ("1", "2", "3", "4"):
-                    session.rate(reveal, Rating(int(choice)))
+                    rating = reveal.proposed
+                elif choice in ("1", "2", "3", "4"):
+                    rating = Rating(int(choice))
+                if rating is not None:
+                    session.rate(reveal, rating, int((monotonic() - shown) * 1000))
                     break
                 if choice == "q":
                     raise _Quit()
                 if choice == "s":
                     session.skip()
                     break
-                if choice == "u":
-                    _undo()
+                if choice == "m" and item.card.answer is not None and item.card.answer.type == "error":
+                    console.print(Text("Full message:", style="bold"))
+                    console.print(Padding(Text(item.card.answer.text.rstrip("\n"), style="green"),
+                                          (0, 0, 0, 2)))
+                    continue
+                if choice == "u":  # this card is not rated yet: take back the answer, ask it again
+                    console.print(Text(f"Took back your answer to {item.id} (not rated, nothing "
+                                       "saved): it is asked again.", style="yellow"))
                     break
                 console.print(Text(RATING_HELP, style="dim"))
         console.rule(style="dim")
         console.print(Text("Nothing more to review for now.", style="bold green"))
     except _Quit:
         pass
+    except StoreError:
+        render_summary(console, session.summary(), session, clock())
+        raise
     summary = session.summary()
-    render_summary(console, summary, session)
+    render_summary(console, summary, session, clock())
     return summary
