@@ -108,7 +108,7 @@ def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
     built = run_tnquiz("build", str(cards), "-o", str(out), env=env)
     assert built.returncode == 1, built.stderr
     assert f"failed: {cards}:24 [broken]: RuntimeError: shape '[3]' is invalid for input of size 2" in built.stderr
-    assert f"warning: {cards}:15 [wrong-claim]: expect contradicted by PyTorch" in built.stderr
+    assert f"warning: {cards}:18 [wrong-claim]: expect contradicted by PyTorch" in built.stderr
     assert "4 cards: 2 ok, 1 contradicted, 1 failed; 4 run, 0 from cache" in built.stderr
     statuses = {c["id"]: c["status"] for c in json.loads((out / "cards.json").read_text())["cards"]}
     assert statuses == {"squeeze-one": "ok", "arange-dtype": "ok", "wrong-claim": "contradicted", "broken": "failed"}
