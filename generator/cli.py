@@ -297,3 +297,12 @@ def _register_quiz() -> None:
 
 
 _register_quiz()
+
+
+def _register_import() -> None:
+    from generator.importer.cli import import_notes_command  # torch-free, like everything here
+
+    main.add_command(import_notes_command)
+
+
+_register_import()

@@ -203,6 +203,41 @@ def run_cards(
     return [o for o in outcomes if o is not None]
 
 
+# --- tnquiz import: note sessions (generator/execute/session.py) on worker processes ---
+def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -> list[dict[str, Any]]:
+    """Run ``{"kind": "session", ...}`` jobs on worker processes; the workers' replies, in order."""
+    replies: list[dict[str, Any]] = [{} for _ in jobs]
+    q: queue.Queue[int] = queue.Queue()
+    for i in range(len(jobs)):
+        q.put(i)
+
+    def work() -> None:
+        worker = _Worker()
+        try:
+            while True:
+                try:
+                    i = q.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    replies[i] = worker.run({**jobs[i], "job": i})
+                except WorkerDied as e:
+                    worker.close()
+                    worker = _Worker()
+                    replies[i] = {"status": "crash", "reason": f"{jobs[i]['file']}: {e}"}
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(max(1, min(n_workers or default_jobs(), len(jobs))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return replies
+# --- end tnquiz import ---
+
+
 def _outcome(card: Card, dev: str, reply: dict[str, Any]) -> Outcome:
     status = reply.get("status")
     if status == "ok":

@@ -118,6 +118,11 @@ def _seed(seed: int, cuda: bool) -> None:
 
 def run_card(job: dict[str, Any]) -> dict[str, Any]:
     """Run one card in this (forked) process; returns a ``RunResult`` dict or a skip."""
+    # --- tnquiz import: a note's code as one session (generator/execute/session.py) ---
+    if job.get("kind") == "session":
+        from generator.execute.session import run_session
+        return run_session(job, torch, describe, error_answer, _seed)
+    # --- end tnquiz import ---
     for req in job.get("requires", ()):
         if req == "cuda" and not torch.cuda.is_available():
             return {"skipped": "requires cuda: no CUDA device is available"}
