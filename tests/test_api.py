@@ -14,17 +14,9 @@ from generator.execute.cache import Cache
 from generator.model import BuiltCard, Card, Deck, Location, Problem
 from generator.quiz.session import select_cards
 from tests.conftest import ROOT
+from tests.test_cli import CARDS as CLI_CARDS  # squeeze-one (ok), arange-dtype (ok)
 
-CARDS = """\
-deck: Demo::Basics
-tags: [demo]
-cards:
-  - id: squeeze-one
-    question: What is the shape of `torch.squeeze(a, 1)`?
-    setup: a = torch.zeros(1, 1, 2, 3)
-    code: b = torch.squeeze(a, 1)
-    answer: b.shape
-    expect: "[1, 2, 3]"
+CARDS = CLI_CARDS + """\
   - id: wrong-claim
     question: q
     answer: torch.zeros(2, 3).t().shape
@@ -76,12 +68,13 @@ def test_load_check_build_render_list(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
 
     loaded = load([tmp_path])
-    assert [c.id for c in loaded.cards] == ["squeeze-one", "wrong-claim", "needs-vision", "on-gpu", "deep-one"]
+    assert [c.id for c in loaded.cards] == ["squeeze-one", "arange-dtype", "wrong-claim", "needs-vision", "on-gpu",
+                                            "deep-one"]
     assert loaded.problems == ()
 
     report = check([tmp_path], cache=cache)
-    assert [c.status for c in report.cards] == ["ok", "contradicted", "skipped", "skipped", "ok"]
-    assert str(report.totals) == "5 cards: 2 ok, 1 contradicted, 2 skipped"
+    assert [c.status for c in report.cards] == ["ok", "ok", "contradicted", "skipped", "skipped", "ok"]
+    assert str(report.totals) == "6 cards: 3 ok, 1 contradicted, 2 skipped"
     assert report.exit_code == api.EXIT_CARDS
     assert len(report.failures) == 1 and "[wrong-claim]: expect contradicted by PyTorch" in report.failures[0]
     assert report.skipped_hints() == ("1 need a GPU: build with `--device auto` on a machine with one",
@@ -91,7 +84,7 @@ def test_load_check_build_render_list(tmp_path: Path) -> None:
     result = build([tmp_path], out, cache=cache)
     assert result.withheld is None and not result.up_to_date
     assert [p.name for p in result.written] == ["cards.json", "tnquiz.apkg", "quiz.html"]
-    assert result.report.ran == 0 and result.report.cached == 3  # check filled the cache
+    assert result.report.ran == 0 and result.report.cached == 4  # check filled the cache
     data = json.loads((out / "cards.json").read_text())
     assert {c["id"]: c["status"] for c in data["cards"]}["wrong-claim"] == "contradicted"
     again = build([tmp_path], out, cache=cache)
@@ -103,9 +96,9 @@ def test_load_check_build_render_list(tmp_path: Path) -> None:
 
     listing = list_cards([tmp_path], deck="demo", cache=cache)
     assert [(r.id, r.kind, r.status) for r in listing.rows] == [
-        ("squeeze-one", "shape", "ok"), ("wrong-claim", "shape", "contradicted"),
+        ("squeeze-one", "shape", "ok"), ("arange-dtype", "dtype", "ok"), ("wrong-claim", "shape", "contradicted"),
         ("needs-vision", "?", "skipped"), ("on-gpu", "?", "skipped"), ("deep-one", "dtype", "ok")]
-    assert str(listing.totals) == "5 cards: 2 ok, 1 contradicted, 2 skipped"
+    assert str(listing.totals) == "6 cards: 3 ok, 1 contradicted, 2 skipped"
     assert [r.id for r in list_cards([tmp_path], tags=["T"], cache=cache).rows] == ["wrong-claim"]
 
     # one deck filter: `list --deck` and `quiz --deck` keep the same cards
@@ -115,8 +108,8 @@ def test_load_check_build_render_list(tmp_path: Path) -> None:
         assert listed == quizzed, wanted
     assert {r.id for r in list_cards([tmp_path], deck="demo::other", cache=cache).rows} == {"deep-one"}
 
-    assert clear_cache(cache) == 3
-    assert [r.status for r in list_cards([tmp_path], cache=cache).rows].count("not run") == 3
+    assert clear_cache(cache) == 3  # arange-dtype and deep-one run the same code: one entry
+    assert [r.status for r in list_cards([tmp_path], cache=cache).rows].count("not run") == 4
 
 
 def test_input_problems_write_nothing(tmp_path: Path) -> None:
