@@ -11,7 +11,7 @@ PYTHON ?= $(VENV)/bin/python
 endif
 PIP = $(PYTHON) -m pip
 
-.PHONY: venv install install-test browser test lint bench build
+.PHONY: venv install install-test system-deps browser test lint bench build
 
 # Debian/Ubuntu ship venv without pip unless python3-venv is installed: installed here when root.
 venv:
@@ -35,14 +35,21 @@ build: install
 install-test: venv
 	$(PIP) install -c constraints.txt -e '.[test]'
 
-# Debian's Chromium for the browser tests (playwright drives it; never `playwright install`).
-browser:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version)"; \
+# System packages, from Debian/Ubuntu when run as root: bubblewrap (the card sandbox) and Chromium
+# (the browser tests; playwright drives it, never `playwright install`). Elsewhere it says what is
+# missing and what that skips.
+SYSTEM_PACKAGES = bubblewrap chromium
+system-deps:
+	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then echo "system packages: bwrap $$(bwrap --version | cut -d' ' -f2), $$(/usr/bin/chromium --version 2>/dev/null)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "note: no /usr/bin/chromium; the browser tests will be skipped (install Debian's chromium)"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "note: missing$$missing (Debian packages): without bubblewrap cards run unsandboxed and the sandbox tests are skipped; without chromium the browser tests are skipped"; fi
 
-test: install-test browser
+browser: system-deps
+
+test: install-test system-deps
 	$(PYTHON) -m pytest
 
 lint: venv

@@ -187,14 +187,19 @@ def run(
     jobs: int | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     on_workers: Callable[[], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Report:
-    """Run (or look up in the cache) every loaded card and verify it. Every card comes back."""
+    """Run (or look up in the cache) every loaded card and verify it. Every card comes back.
+
+    ``on_warning(line)``: what the user should know that fails no card (say, cards run without
+    the sandbox, or a cache that cannot be written), once each.
+    """
     from generator.execute.runner import run_cards
     from generator.verify import verify
 
     check_device(device)
     outcomes = run_cards(loaded.cards, cache=cache if cache is not None else Cache(), device=device,
-                         jobs=jobs, on_done=on_done, on_workers=on_workers)
+                         jobs=jobs, on_done=on_done, on_workers=on_workers, on_warning=on_warning)
     built = _complete(loaded, [verify(o) for o in outcomes])
     versions = sorted({c.torch_version for c in built if c.torch_version})
     deck = Deck(cards=built, generator=f"tnquiz {__version__}",
@@ -217,6 +222,7 @@ def check(
     jobs: int | None = None,
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Report:
     """Load, run and verify the cards; write nothing. ``report.failures`` lists every problem.
 
@@ -226,7 +232,7 @@ def check(
     loaded = load(paths)
     if on_total:
         on_total(len(loaded.cards))
-    return run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done)
+    return run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning)
 
 
 # -- render and build ------------------------------------------------------------------------------
@@ -271,6 +277,7 @@ def build(
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Load, run, verify, then render into ``out``.
 
@@ -292,7 +299,7 @@ def build(
         return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
     if on_total:
         on_total(len(loaded.cards))
-    report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done,
+    report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
                  on_workers=lambda: prepare(memo=use_memo))  # renderers load while workers start
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "

@@ -97,6 +97,11 @@ class Progress:
             click.echo(self.line(), err=True)
             self.last_print = now
 
+    def warn(self, line: str) -> None:
+        """A ``warning: ...`` line, below the progress line (drawn again with the next card)."""
+        self.close()
+        click.secho(line, fg="yellow", err=True)
+
     def close(self) -> None:
         if self.drawn:
             self._draw("\r\x1b[K")
@@ -166,7 +171,7 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     try:
         result = api.build(paths, out, cache=_cache(no_cache), device=device, jobs=jobs,
                            templates=templates, split=split, on_total=progress.start,
-                           on_done=progress.step,
+                           on_done=progress.step, on_warning=progress.warn,
                            on_wait=lambda: click.echo(f"waiting for another build into {out}/ to finish", err=True))
     except api.UsageError as e:
         raise _usage(e) from e
@@ -217,7 +222,7 @@ def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cach
     progress = Progress()
     try:
         report = api.check(paths, cache=_cache(no_cache), device=device, jobs=jobs,
-                           on_total=progress.start, on_done=progress.step)
+                           on_total=progress.start, on_done=progress.step, on_warning=progress.warn)
     except api.UsageError as e:
         raise _usage(e) from e
     finally:

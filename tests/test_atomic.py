@@ -31,3 +31,15 @@ def test_lone_surrogates_are_escaped_not_fatal(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     atomic.write_text(target, "a\ud800b")
     assert target.read_bytes() == b"a\\ud800b"
+
+
+def test_a_write_that_is_not_durable_is_still_atomic(tmp_path: Path) -> None:
+    target = tmp_path / "results" / "ab" / "entry.json"
+    atomic.write_text(target, "old", durable=False)
+    with pytest.raises(RuntimeError), atomic.atomic_path(target, durable=False) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    atomic.write_text(target, "new", durable=False)
+    assert target.read_text() == "new"
+    assert [p.name for p in target.parent.iterdir()] == ["entry.json"]

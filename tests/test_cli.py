@@ -323,3 +323,13 @@ cards:
         "  skipped: 1 need a GPU: build with `--device auto` on a machine with one",
         "  skipped: 2 need torchvision: `pip install torchvision`",
     ]
+
+
+def test_build_and_check_pass_on_the_runner_warnings_once(tmp_path: Path) -> None:
+    cards = tmp_path / "demo.yaml"
+    cards.write_text(CARDS)
+    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache"), "TNQUIZ_SANDBOX": "0"}
+    for command in (["check", str(cards), "--no-cache"], ["build", str(cards), "-o", str(tmp_path / "out")]):
+        result = run_tnquiz(*command, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines().count("warning: TNQUIZ_SANDBOX=0: cards run without a sandbox") == 1

@@ -37,6 +37,24 @@ import torch
 import torch.nn
 import torch.nn.functional
 
+from generator.execute.messages import (
+    TEXT_CAP,
+    VALUE_CAP,
+    Job,
+    Reply,
+    ReplyStatus,
+    clean,
+    parse_result,
+    parse_session,
+    truncate,
+)
+from generator.execute.sandbox import (
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+    prctl,
+)
+
 MAX_VALUES = 1000
 
 
@@ -80,10 +98,6 @@ def error_answer(e: BaseException) -> dict[str, Any]:
 
 
 PARTS = ("setup", "code", "answer")
-
-
-def _where(job: dict[str, Any]) -> str:
-    return f"{job['file']}:{job['line']} [{job['id']}]"
 
 
 def _frames(e: BaseException) -> list[list[Any]]:
@@ -142,7 +156,7 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
     sys.modules["__main__"] = main_module
     ns: dict[str, Any] = main_module.__dict__
     ns.update({"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "device": dev})
-    out = io.StringIO()
+    out = _CappedText()
     result: dict[str, Any] = {"answer": None, "choices": [], "stdout": "", "error": None,
                               "torch_version": torch.__version__, "device": dev.type}
     t0 = time.perf_counter()
@@ -178,9 +192,62 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
                     result["choices"].append(error_answer(e))
     result["stdout"] = out.getvalue()
     if job.get("output") and result["error"] is None:
+        # the printed text is the answer: stored once, there
         result["answer"] = {"type": "output", "text": result["stdout"]}
+        result["stdout"] = ""
     result["seconds"] = time.perf_counter() - t0
-    return result
+    return _capped(result)
+
+
+class _CappedText(io.TextIOBase):
+    """A stdout that keeps the first ``TEXT_CAP`` characters and counts the rest (a card may print GBs)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        s = str(s)
+        room = TEXT_CAP - self.kept
+        if room > 0:
+            self.parts.append(s[:room])
+            self.kept += min(room, len(s))
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def getvalue(self) -> str:
+        """What was printed: capped and marked as ``truncate`` does."""
+        return truncate("".join(self.parts), dropped=self.dropped)
+
+
+def _cap_answer(d: Any) -> Any:
+    if not isinstance(d, dict) or d.get("type") == "output":  # output: capped as it was printed
+        return d
+    d = dict(d)
+    for k in ("text", "message"):
+        if isinstance(d.get(k), str):
+            d[k] = truncate(d[k])
+    if "value" in d:
+        try:
+            if len(json.dumps(d["value"], allow_nan=False)) > VALUE_CAP:
+                del d["value"]
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            del d["value"]
+    return d
+
+
+def _capped(result: dict[str, Any]) -> dict[str, Any]:
+    """Stored text capped (answer and choice texts, error messages; stdout is capped as it is printed),
+    unencodable text escaped."""
+    result["answer"] = _cap_answer(result.get("answer"))
+    result["choices"] = [_cap_answer(c) for c in result.get("choices", [])]
+    if isinstance(result.get("error"), dict):
+        result["error"]["message"] = truncate(result["error"]["message"])
+    return clean(result)
 
 
 def _read_all(fd: int) -> bytes:
@@ -196,11 +263,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _child(job_r: int, res_w: int) -> None:
+def _child(job_r: int, res_w: int, tmp: str) -> None:
     """In a forked child: isolate, wait for a job, run it, write the result, exit without cleanup."""
     code = 0
     try:
         os.setpgid(0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the server
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
         for fd in _parent_fds:  # other children's pipes: not ours to hold
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -208,19 +278,13 @@ def _child(job_r: int, res_w: int) -> None:
         os.dup2(devnull, 0)  # a card calling input() must not read our jobs
         os.dup2(devnull, 1)  # nor write into our protocol
         os.dup2(devnull, 2)
-        tmp = tempfile.mkdtemp(prefix="tnquiz-card-")
         os.chdir(tmp)
         data = _read_all(job_r)
         if data:  # empty: the server is shutting down
-            try:
-                res = run_card(json.loads(data))
-            finally:
-                os.chdir("/")
-                shutil.rmtree(tmp, ignore_errors=True)
+            res = run_card(json.loads(data))
+            os.chdir("/")
             _write_all(res_w, json.dumps(res).encode())
             os.close(res_w)  # the server has its answer now, while this process is torn down
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         code = 70
     finally:
@@ -236,7 +300,7 @@ def _describe_status(status: int) -> str:
     return f"the interpreter exited with status {os.WEXITSTATUS(status)} before giving a result"
 
 
-_exiting: list[int] = []
+_exiting: dict[int, str] = {}  # children that gave their result (or were killed) -> their temp folder
 _parent_fds: set[int] = set()  # pipe ends this server holds; a new child closes them
 
 
@@ -244,21 +308,25 @@ class _Spare:
     """A child forked ahead of time, waiting for its job: the fork is off the critical path.
 
     It is forked from this server, which never runs a card, so it starts in exactly the pristine
-    state a child forked on demand would.
+    state a child forked on demand would. Its working folder is made here, so that the server can
+    remove it whatever becomes of the child.
     """
 
     def __init__(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="tnquiz-card-")
         job_r, self.job_w = os.pipe()
         self.res_r, res_w = os.pipe()
         _parent_fds.update((self.job_w, self.res_r))
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - runs in the child
-            _child(job_r, res_w)
+            _child(job_r, res_w, self.tmp)
         os.close(job_r)
         os.close(res_w)
 
-    def send(self, job: dict[str, Any]) -> None:
-        _write_all(self.job_w, json.dumps(job).encode())
+    def send(self, job: Job) -> None:
+        data = job.to_dict()
+        del data["nonce"]  # the card's process never sees it, so it cannot forge a reply
+        _write_all(self.job_w, json.dumps(data).encode())
         self.close_job()
 
     def close_job(self) -> None:
@@ -273,20 +341,60 @@ class _Spare:
 _spare: _Spare | None = None
 
 
+def _children() -> set[int]:
+    """This process's live (or zombie) children, orphans it adopted as a subreaper included."""
+    pids: set[int] = set()
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/children") as fh:
+                pids.update(int(p) for p in fh.read().split())
+    return pids
+
+
+def _kill_strays() -> None:
+    """Kill what cards left behind: every child of this server that is not a card's own process.
+
+    A card's background processes are in its process group (killed with it); one that started a
+    new session escapes that, but as this server is a subreaper it becomes our child once its
+    parent is gone, and is killed here (its own children then come to us: repeat).
+    """
+    for _ in range(100):
+        known = set(_exiting) | ({_spare.pid} if _spare is not None else set()) | set(_running)
+        strays = _children() - known
+        if not strays:
+            return
+        for pid in strays:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in strays:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+_running: set[int] = set()  # the child running the current card
+
+
 def _reap(block: bool) -> None:
     """Collect children that already gave their result, and kill what they left running."""
     for pid in list(_exiting):
-        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
         if done:
-            _exiting.remove(pid)
+            tmp = _exiting.pop(pid)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
+            shutil.rmtree(tmp, ignore_errors=True)
+    _kill_strays()
 
 
-def serve_one(job: dict[str, Any]) -> dict[str, Any]:
+def serve_one(job: Job) -> Reply:
     global _spare
     child = _spare or _Spare()
-    deadline = time.monotonic() + float(job["timeout"])
+    _spare = None
+    _running.add(child.pid)
+    deadline = time.monotonic() + job.timeout
     child.send(job)
     _spare = _Spare()  # forked while the card runs
     chunks: list[bytes] = []
@@ -312,25 +420,40 @@ def serve_one(job: dict[str, Any]) -> dict[str, Any]:
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    where = _where(job)
+    where = job.where
     data = b"".join(chunks)
-    try:
-        res = json.loads(data) if data and not timed_out else None
-    except ValueError:
-        res = None
+    res: Any = None
+    if data and not timed_out:
+        with contextlib.suppress(ValueError):
+            res = json.loads(data)
+    _running.discard(pid)
+    _exiting[pid] = child.tmp
     if res is not None:
-        _exiting.append(pid)  # reaped later: its teardown overlaps the next card
-        _reap(block=False)
+        _reap(block=False)  # its teardown overlaps the next card
     else:
         _, status = os.waitpid(pid, 0)
+        _exiting.pop(pid, None)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # anything the card started in the background
+        shutil.rmtree(child.tmp, ignore_errors=True)
+        _kill_strays()
         if timed_out:
-            return {"status": "timeout", "reason": f"{where}: timed out after {job['timeout']:g} s and was killed"}
-        return {"status": "crash", "reason": f"{where}: crashed: {_describe_status(status)}"}
-    if "skipped" in res:
-        return {"status": "skipped", "reason": res["skipped"], "cacheable": res.get("cacheable", False)}
-    return {"status": "ok", "result": res}
+            return Reply(job.job, job.nonce, ReplyStatus.TIMEOUT,
+                         reason=f"{where}: timed out after {job.timeout:g} s and was killed")
+        return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: {_describe_status(status)}")
+    if job.kind == "session":
+        try:
+            return Reply(job.job, job.nonce, ReplyStatus.OK, session=parse_session(res))
+        except ValueError as e:
+            return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: it gave a malformed result ({e})")
+    if isinstance(res, dict) and "skipped" in res:
+        return Reply(job.job, job.nonce, ReplyStatus.SKIPPED, reason=str(res["skipped"]),
+                     cacheable=res.get("cacheable") is True)
+    try:
+        result = parse_result(res)
+    except ValueError as e:  # the card wrote into its own result pipe: its answer, not anyone else's
+        return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: it gave a malformed result ({e})")
+    return Reply(job.job, job.nonce, ReplyStatus.OK, result=result)
 
 
 def _shutdown() -> None:
@@ -338,9 +461,27 @@ def _shutdown() -> None:
     if _spare is not None:
         _spare.close_job()  # an empty job: the spare exits
         _spare.close_result()
-        _exiting.append(_spare.pid)
+        _exiting[_spare.pid] = _spare.tmp
         _spare = None
     _reap(block=True)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """Killed by tnquiz (or with it): take every card down, remove the temporary root, exit."""
+    for pid in set(_running) | set(_exiting) | ({_spare.pid} if _spare is not None else set()):
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    _running.clear()
+    _exiting.clear()
+    with contextlib.suppress(Exception):
+        _kill_strays()
+    root = os.environ.get("TMPDIR", "")
+    if os.path.basename(root).startswith("tnquiz-worker-"):
+        for entry in os.listdir(root):
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+    os._exit(128 + signum)
 
 
 def _warm_up(optim: bool) -> None:
@@ -380,6 +521,11 @@ def _warm_up(optim: bool) -> None:
 
 
 def main() -> None:
+    prctl(PR_SET_DUMPABLE, 0)  # cards (our children) cannot open /proc/<us>/fd or /mem to forge replies
+    prctl(PR_SET_CHILD_SUBREAPER, 1)  # what a card detaches comes back to us, to be killed
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # tnquiz gone (even killed): stop every card
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _stop)
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
     _warm_up(optim="--warm-up-optim" in sys.argv[1:])
     gc.collect()
@@ -391,13 +537,17 @@ def main() -> None:
     for line in sys.stdin:
         if not line.strip():
             continue
-        job = json.loads(line)
         try:
-            reply = serve_one(job)
-        except Exception as e:  # the machinery failed: never cached, reported as such
-            reply = {"status": "crash", "reason": f"{_where(job)}: the worker failed: {type(e).__name__}: {e}"}
-        reply["job"] = job["job"]
-        proto.write(json.dumps(reply) + "\n")
+            job = Job.from_dict(json.loads(line))
+        except ValueError as e:  # not a job tnquiz sent: answer so that the runner stops trusting us
+            reply = Reply(-1, "", ReplyStatus.ERROR, reason=f"the worker received a malformed job ({e})")
+        else:
+            try:
+                reply = serve_one(job)
+            except Exception as e:  # the machinery failed: never cached, reported as such
+                reply = Reply(job.job, job.nonce, ReplyStatus.ERROR,
+                              reason=f"{job.where}: the worker failed: {type(e).__name__}: {e}")
+        proto.write(json.dumps(reply.to_dict()) + "\n")
         proto.flush()
     _shutdown()
 
