@@ -196,6 +196,19 @@ def _timeout(v: Any) -> float:
     return float(v)  # NaN fails the range test above
 
 
+def _variants(v: Any) -> tuple[str, ...]:
+    value = [v] if isinstance(v, str) else v
+    if not isinstance(value, list) or not value or not all(isinstance(x, str) and x.strip() for x in value):
+        raise Bad(f"expected a list of setups (Python code as strings), found {found(v) if not isinstance(v, list) else repr(v)[:80]}")
+    return tuple(value)
+
+
+def _tolerance(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < 1):
+        raise Bad(f"expected a number above 0 and below 1 (values compared with `allclose` at this tolerance), found {found(v)}")
+    return float(v)
+
+
 FIELDS: tuple[Field, ...] = (
     Field("id", "id", None, True, _id, "the card's identity (Anki GUID, review key, cache entry); unique", required=True, defaultable=False, text=True),
     Field("question", "text", None, True, _question, "the text shown", required=True, text=True),
@@ -216,6 +229,10 @@ FIELDS: tuple[Field, ...] = (
     Field("device", "device", "cpu", False, _one_of(DEVICES), "where the card runs"),
     Field("seed", "integer", 0, False, _seed, "seeds torch, random and numpy"),
     Field("timeout", "seconds", 10.0, False, _timeout, "how long the card may run"),
+    Field("solution", "Python", "", True, _string, "an exercise: the reference code the learner's code replaces", text=True),
+    Field("variants", "list of setups", (), True, _variants, "an exercise: more setups the learner's code must also pass"),
+    Field("hint", "text", "", True, _string, "an exercise: shown with the solution after an attempt", text=True),
+    Field("tolerance", "number", None, False, _tolerance, "an exercise: compare values with `allclose` at this tolerance"),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 NAMES = tuple(BY_NAME)

@@ -305,6 +305,12 @@ class _FileLoader:
             if choices:
                 err("cloze", "a card has either `choices` or `cloze`, not both")
         kind = vals["kind"]
+        if vals["solution"].strip() or kind == "exercise":
+            self._exercise(vals, given, err)
+            return "exercise"
+        for name in ("variants", "hint", "tolerance"):
+            if name in given and name not in failed:
+                err(name, f"`{name}` belongs to an exercise: expected `solution` on the card, found none")
         if kind is not None:
             need = _KIND_NEEDS.get(kind)
             if need is not None and not vals[need]:
@@ -320,6 +326,19 @@ class _FileLoader:
         elif cloze is not None:
             kind = "cloze"
         return kind or ""
+
+    def _exercise(self, vals: dict[str, Any], given: dict[str, tuple[Any, int, int]],
+                  err: Callable[[str, str], None]) -> None:
+        """The rules of ``kind: exercise``: a solution, an answer (or raises) to compare, nothing shown."""
+        if not vals["solution"].strip():
+            err("solution" if "solution" in given else "kind",
+                "`kind: exercise` expected `solution` (the reference code the learner's code replaces), found none")
+        for name, why in (("code", "the learner writes the code: put the reference in `solution`"),
+                          ("output", "compare a value (`answer`) or an exception (`raises`)"),
+                          ("choices", "the learner writes code, there is nothing to choose"),
+                          ("cloze", "the learner writes the whole code, there is nothing to fill in")):
+            if name in given and given[name][0] not in (False, ""):
+                err(name, f"an exercise has no `{name}` ({why})")
 
     def _one(self, node: Node, given: dict[str, tuple[Any, int, int]], combo: dict[str, Any],
              pattern: re.Pattern[str] | None, deck: str, file_tags: tuple[str, ...],
@@ -341,6 +360,10 @@ class _FileLoader:
                 self._compile(vals[key], mode, key, line_of(key), label)
         for i, c in enumerate(vals["choices"]):
             self._compile(c, "eval", f"choices[{i}]", line_of("choices"), label)
+        if vals["solution"]:
+            self._compile(vals["solution"], "exec", "solution", line_of("solution"), label)
+        for i, v in enumerate(vals["variants"]):
+            self._compile(v, "exec", f"variants[{i}]", line_of("variants"), label)
         if len(self.problems) > bad:
             return None
         requires = vals["requires"]
@@ -357,6 +380,9 @@ class _FileLoader:
             cloze=vals["cloze"], expect=vals["expect"], explain=vals["explain"].strip(),
             tags=tuple(dict.fromkeys((*file_tags, *vals["tags"]))), source=vals["source"],
             requires=requires, device=vals["device"], seed=vals["seed"], timeout=vals["timeout"],
+            solution=vals["solution"], solution_line=line_of("solution") if vals["solution"] else 0,
+            variants=vals["variants"], variants_line=given["variants"][2] if "variants" in given else 0,
+            hint=vals["hint"].strip(), tolerance=vals["tolerance"],
         )
 
     def _compile(self, src: str, mode: str, key: str, line: int, label: str | None) -> None:

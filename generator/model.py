@@ -15,7 +15,7 @@ from typing import Any, Literal
 #: Bumped whenever the meaning of a cached result or of ``cards.json`` changes.
 FORMAT_VERSION = 1
 
-KINDS = ("shape", "value", "dtype", "error", "output", "choice", "cloze")
+KINDS = ("shape", "value", "dtype", "error", "output", "choice", "cloze", "exercise")
 DEVICES = ("cpu", "cuda", "auto")
 REQUIREMENTS = ("cuda", "torchvision", "numpy")
 
@@ -79,6 +79,14 @@ class Card:
     device: str = "cpu"
     seed: int = 0
     timeout: float = 10.0
+    # `kind: exercise`: the learner writes code in place of `solution`, checked on `setup` and on
+    # each of `variants` (more setups) by comparing `answer` (or the raised type) with the solution's.
+    solution: str = ""
+    solution_line: int = 0  # YAML line of the first line of `solution`
+    variants: tuple[str, ...] = ()
+    variants_line: int = 0  # YAML line of the `variants` key
+    hint: str = ""
+    tolerance: float | None = None  # None: values must be equal (`torch.equal`)
 
     @property
     def location(self) -> Location:
@@ -94,6 +102,9 @@ class Card:
             "output": self.output,
             "choices": list(self.choices),
             "seed": self.seed,
+            # exercise fields only where set: every other card keeps its cache key
+            **({"solution": self.solution, "variants": list(self.variants), "tolerance": self.tolerance}
+               if self.solution else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,13 +112,14 @@ class Card:
         d["choices"] = list(self.choices)
         d["tags"] = list(self.tags)
         d["requires"] = list(self.requires)
+        d["variants"] = list(self.variants)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Card:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
-        for k in ("choices", "tags", "requires"):
+        for k in ("choices", "tags", "requires", "variants"):
             kw[k] = tuple(kw.get(k) or ())
         return cls(**kw)
 
@@ -192,9 +204,16 @@ class RunResult:
     device: str = "cpu"
     seconds: float = 0.0
     skipped: str | None = None  # a required package is installed but cannot be imported
+    # an exercise: the solution's answer on each of `variants`, and the build's checks on them
+    variants: tuple[Answer, ...] = ()
+    blank_passes: bool = False  # setup + answer with no code at all gives the solution's answer
+    same_variants: tuple[int, ...] = ()  # 1-based variants whose answer equals an earlier one's
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "variants": [v.to_dict() for v in self.variants],
+            "blank_passes": self.blank_passes,
+            "same_variants": list(self.same_variants),
             "skipped": self.skipped,
             "answer": self.answer.to_dict() if self.answer else None,
             "choices": [c.to_dict() for c in self.choices],
@@ -216,6 +235,9 @@ class RunResult:
             device=d.get("device", "cpu"),
             seconds=float(d.get("seconds", 0.0)),
             skipped=d.get("skipped"),
+            variants=tuple(Answer.from_dict(v) for v in d.get("variants", ())),
+            blank_passes=bool(d.get("blank_passes", False)),
+            same_variants=tuple(int(i) for i in d.get("same_variants", ())),
         )
 
 
@@ -264,6 +286,7 @@ class BuiltCard:
     ran_on: str = ""
     cached: bool = False
     problems: tuple[str, ...] = field(default=())  # check failures (expect mismatches, ...)
+    variant_answers: tuple[Answer, ...] = ()  # an exercise: the solution's answer on each variant
 
     @property
     def id(self) -> str:
@@ -277,6 +300,8 @@ class BuiltCard:
             "options": [o.to_dict() for o in self.options],
             "cloze": self.card.cloze,
         }
+        if self.card.solution:  # only here: every other card keeps its hash (and its review history)
+            payload["solution"] = self.card.solution
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -293,6 +318,10 @@ class BuiltCard:
             spec["choices"] = list(c.choices)
         if c.cloze is not None:
             spec["cloze"] = c.cloze
+        if c.solution:
+            spec["solution"] = c.solution
+            spec["variants"] = list(c.variants)
+            spec["tolerance"] = c.tolerance
         return {
             "id": c.id,
             "deck": c.deck,
@@ -320,6 +349,8 @@ class BuiltCard:
             "ran_on": self.ran_on,
             "answer_hash": self.answer_hash,
             "problems": list(self.problems),
+            **({"hint": c.hint, "timeout": c.timeout,
+                "variant_answers": [a.to_dict() for a in self.variant_answers]} if c.solution else {}),
         }
 
     @classmethod
@@ -346,7 +377,13 @@ class BuiltCard:
             requires=tuple(d.get("requires", ())),
             device=d.get("device", "cpu"),
             seed=int(d.get("seed", 0)),
+            solution=spec.get("solution", "") or "",
+            variants=tuple(spec.get("variants", ())),
+            tolerance=spec.get("tolerance"),
+            hint=d.get("hint", ""),
+            timeout=float(d.get("timeout", 10.0)),
         )
+        _check_exercise(card)
         return cls(
             card=card,
             status=d["status"],
@@ -357,7 +394,32 @@ class BuiltCard:
             torch_version=d.get("torch_version", ""),
             ran_on=d.get("ran_on", ""),
             problems=tuple(d.get("problems", ())),
+            variant_answers=tuple(Answer.from_dict(a) for a in d.get("variant_answers", ())),
         )
+
+
+@dataclass(frozen=True)
+class Graded:
+    """The verdict on a learner's attempt at an exercise, from the worker. ``correct`` is None when
+    it could not be graded (``message`` says why); else ``message`` says what differed, or that
+    nothing did."""
+
+    correct: bool | None
+    message: str
+
+
+def _check_exercise(card: Card) -> None:
+    """An exercise read from ``cards.json`` is sent to the worker: its parts must be what the loader
+    would have made (a ValueError names the first that is not)."""
+    if not isinstance(card.solution, str) or not isinstance(card.hint, str):
+        raise ValueError(f"card {card.id!r}: solution and hint must be text")
+    if not all(isinstance(v, str) for v in card.variants):
+        raise ValueError(f"card {card.id!r}: variants must be a list of text")
+    tol = card.tolerance
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1):
+        raise ValueError(f"card {card.id!r}: tolerance must be a number above 0 and below 1, found {tol!r}")
+    if not 0 < card.timeout <= 600:  # NaN fails too
+        raise ValueError(f"card {card.id!r}: timeout must be above 0 and at most 600 seconds, found {card.timeout!r}")
 
 
 @dataclass(frozen=True)

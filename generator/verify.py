@@ -10,7 +10,7 @@ import random
 from dataclasses import replace
 
 from generator.grading import matches
-from generator.model import Answer, BuiltCard, Card, Option, Outcome, RunError
+from generator.model import Answer, BuiltCard, Card, Option, Outcome, RunError, RunResult
 
 _KIND_OF_TYPE = {"shape": "shape", "dtype": "dtype", "error": "error", "output": "output"}
 
@@ -70,12 +70,30 @@ def verify(outcome: Outcome) -> BuiltCard:
                                  reason=f"{where}: choices: expected every option to differ, found `{o.expr}` and `{seen[o.text]}` both give {o.text!r}")
             seen[o.text] = o.expr
         options = _shuffled(card.id, opts)
+    if card.kind == "exercise":
+        lint = _exercise_problems(card, res)
+        if lint:
+            return BuiltCard(card=card, status="failed", answer=answer, reason="\n".join(lint), **common)  # type: ignore[arg-type]
     problems: list[str] = []
     if card.expect is not None and not expect_holds(card.expect, answer):
         at = f"{card.file}:{card.expect_line or card.line} [{card.id}]"
         problems.append(f"{at}: expect contradicted by PyTorch\nExpected:\n    {_indent(_expect_text(card.expect))}\nGot:\n    {_indent(answer.text)}")
     return BuiltCard(card=card, status="contradicted" if problems else "ok", answer=answer, options=options, problems=tuple(problems),
-                     **common)  # type: ignore[arg-type]
+                     variant_answers=res.variants, **common)  # type: ignore[arg-type]
+
+
+def _exercise_problems(card: Card, res: RunResult) -> list[str]:
+    """The build-time checks of an exercise: it must test something."""
+    out = []
+    if len(res.variants) != len(card.variants):
+        out.append(f"{card.location} [{card.id}]: expected a reference answer for each of the {len(card.variants)} variants, found {len(res.variants)}")
+    if res.blank_passes:
+        out.append(f"{card.file}:{card.solution_line or card.line} [{card.id}]: a blank answer passes: "
+                   "expected `answer` to need the learner's code (with no code at all it already equals the solution's)")
+    for i in res.same_variants:
+        out.append(f"{card.file}:{card.variants_line or card.line} [{card.id}]: variant {i} tests nothing: "
+                   "expected it to change the result, found the same answer as an earlier input")
+    return out
 
 
 def _indent(text: str) -> str:
@@ -84,8 +102,9 @@ def _indent(text: str) -> str:
 
 def format_error(card: Card, error: RunError) -> str:
     """``file:line [id]: message`` and the card's frames, at the lines of the YAML file as it is now."""
-    starts = {"setup": card.setup_line, "code": card.code_line, "answer": card.answer_line}
-    texts = {"setup": card.setup, "code": card.code, "answer": card.answer or ""}
+    starts = {"setup": card.setup_line, "code": card.code_line, "answer": card.answer_line,
+              "solution": card.solution_line}
+    texts = {"setup": card.setup, "code": card.code, "answer": card.answer or "", "solution": card.solution}
     lines = []
     for part, n in error.frames:
         start = starts.get(part) or card.line

@@ -35,7 +35,10 @@ def test_bundled_deck_checks_and_builds_with_no_unexpected_failure(tmp_path: Pat
     skipped = {c["reason"].split(":")[0] for c in cards if c["status"] == "skipped"}
     assert skipped <= {"requires cuda", "requires torchvision", "requires numpy"}
     kinds = Counter(c["kind"] for c in cards if c["status"] == "ok")
-    assert set(kinds) == {"shape", "value", "dtype", "error", "output", "choice", "cloze"}
+    assert set(kinds) == {"shape", "value", "dtype", "error", "output", "choice", "cloze", "exercise"}
+    exercises = [c for c in cards if c["kind"] == "exercise"]
+    assert len(exercises) >= 40 and {c["deck"] for c in exercises} == {"PyTorch::Exercises"}
+    assert [c["id"] for c in exercises if not c["spec"]["variants"]] == []
     assert all(c["deck"].startswith("PyTorch::") for c in cards)
 
 
@@ -115,7 +118,7 @@ def test_no_two_cards_run_the_same_code_for_the_same_answer(deck: list[Card]) ->
     seen: dict[str, str] = {}
     twins = []
     for c in deck:
-        key = "|".join((_normalized(c.setup), _normalized(c.code), _normalized(c.answer or ""),
+        key = "|".join((_normalized(c.setup), _normalized(c.code + c.solution), _normalized(c.answer or ""),
                         c.raises or "", str(c.output)))
         if key in seen:
             twins.append((seen[key], c.id))

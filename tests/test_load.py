@@ -279,7 +279,7 @@ def card_with(field: str) -> str:
     ("expect: {a: 1}", "`expect`: expected a value (text, number, list), found a mapping"),
     ("output: 1", "`output`: expected `true`, found an integer 1"),
     ("requires: [gpu]", "`requires`: expected a list of cuda, torchvision, numpy, found ['gpu']"),
-    ("kind: shapes", "`kind`: expected one of shape, value, dtype, error, output, choice, cloze, found 'shapes' (did you mean `shape`?)"),
+    ("kind: shapes", "`kind`: expected one of shape, value, dtype, error, output, choice, cloze, exercise, found 'shapes' (did you mean `shape`?)"),
     ("source: [a]", "`source`: expected a string, found a list"),
     ("explain: {a: b}", "`explain`: expected a string, found a mapping"),
     ("choices: [true]", "`choices`: expected every option to be an expression (a string), found a boolean True; quote it"),

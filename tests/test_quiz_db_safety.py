@@ -48,7 +48,7 @@ def _invoke(cmd: Any, *args: str) -> Any:
 def test_our_databases_are_marked(tmp_path: Path) -> None:
     with Store(tmp_path / "r.db") as s:
         assert s.db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-        assert s.schema_version == SCHEMA_VERSION == 2
+        assert s.schema_version == SCHEMA_VERSION == 3
     head = (tmp_path / "r.db").read_bytes()[:100]
     assert int.from_bytes(head[68:72], "big") == APPLICATION_ID  # in the file itself, not only the WAL
 
@@ -67,7 +67,7 @@ def test_an_unmarked_tnquiz_database_is_upgraded(tmp_path: Path) -> None:
     con.execute("COMMIT")
     con.close()
     with Store(path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == 3
         assert s.db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
         [row] = s.reviews()
         assert (row.card_id, row.duration_ms, row.answer_ms) == ("a", 1234, None)

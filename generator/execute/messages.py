@@ -17,7 +17,7 @@ import math
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from generator.model import Answer, Card, RunError, RunResult
+from generator.model import Answer, BuiltCard, Card, RunError, RunResult
 
 #: Stored stdout and answer text are capped at this many characters each.
 TEXT_CAP = 64 * 1024
@@ -83,10 +83,17 @@ class Job:
     requires: tuple[str, ...] = ()
     device: str = "cpu"
     # a note's code run as one session (``tnquiz import``; generator/execute/session.py)
-    kind: str = "card"  # "card" or "session"
+    kind: str = "card"  # "card", "session" or "grade"
     steps: tuple[dict[str, Any], ...] = ()
     step_timeout: float = 10.0
     cuda: bool = False
+    # an exercise (``kind: exercise`` cards): built as a "card" job with a ``solution``; a learner's
+    # ``attempt`` graded as a "grade" job against the build's ``references`` (one per setup)
+    solution: str = ""
+    variants: tuple[str, ...] = ()
+    tolerance: float | None = None
+    attempt: str = ""
+    references: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def for_session(cls, n: int, nonce: str, d: dict[str, Any]) -> Job:
@@ -102,7 +109,18 @@ class Job:
         return cls(job=n, nonce=nonce, id=card.id, file=card.file, line=card.line, setup=card.setup,
                    code=card.code, answer=card.answer, raises=card.raises, output=card.output,
                    choices=tuple(card.choices), seed=card.seed, timeout=timeout,
-                   requires=tuple(card.requires), device=device)
+                   requires=tuple(card.requires), device=device, solution=card.solution,
+                   variants=tuple(card.variants), tolerance=card.tolerance)
+
+    @classmethod
+    def for_grade(cls, n: int, nonce: str, built: BuiltCard, attempt: str, timeout: float) -> Job:
+        """A learner's ``attempt`` at the exercise ``built``, to compare with its stored answers (on CPU)."""
+        c = built.card
+        refs = tuple(a.to_dict() for a in (built.answer, *built.variant_answers) if a is not None)
+        return cls(job=n, nonce=nonce, id=c.id, file=c.file, line=c.line, setup=c.setup, answer=c.answer,
+                   raises=c.raises, seed=c.seed, timeout=timeout, device="cpu", kind="grade",
+                   solution=c.solution, variants=tuple(c.variants), tolerance=c.tolerance,
+                   attempt=attempt, references=refs)
 
     @property
     def where(self) -> str:
@@ -113,6 +131,8 @@ class Job:
         d["choices"] = list(self.choices)
         d["requires"] = list(self.requires)
         d["steps"] = list(self.steps)
+        d["variants"] = list(self.variants)
+        d["references"] = list(self.references)
         return d
 
     @classmethod
@@ -127,11 +147,25 @@ class Job:
                 raise ValueError(f"a job needs `{f.name}`")
             else:
                 kw[f.name] = f.default if f.default is not MISSING else ()
+        for k in ("variants", "references"):
+            kw[k] = list(kw[k]) if isinstance(kw[k], tuple) else kw[k]
         kw["choices"], kw["requires"], kw["steps"] = (
             list(kw["choices"]) if isinstance(kw["choices"], tuple) else kw["choices"],
             list(kw["requires"]) if isinstance(kw["requires"], tuple) else kw["requires"],
             list(kw["steps"]) if isinstance(kw["steps"], tuple) else kw["steps"])
-        _check(kw["kind"] in ("card", "session"), "kind", kw["kind"])
+        _check(kw["kind"] in ("card", "session", "grade"), "kind", kw["kind"])
+        for k in ("solution", "attempt"):
+            _check(isinstance(kw[k], str), k, kw[k])
+        _check(isinstance(kw["variants"], list) and all(isinstance(x, str) for x in kw["variants"]),
+               "variants", kw["variants"])
+        _check(isinstance(kw["references"], list) and all(isinstance(x, dict) for x in kw["references"]),
+               "references", kw["references"])
+        kw["variants"], kw["references"] = tuple(kw["variants"]), tuple(kw["references"])
+        tol = kw["tolerance"]
+        _check(tol is None or (isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0 < tol < 1),
+               "tolerance", tol)
+        _check(kw["kind"] != "grade" or len(kw["references"]) == 1 + len(kw["variants"]), "references",
+               kw["references"])
         _check(isinstance(kw["steps"], list) and all(isinstance(x, dict) for x in kw["steps"]), "steps", kw["steps"])
         kw["steps"] = tuple(kw["steps"])
         st = kw["step_timeout"]
@@ -166,10 +200,11 @@ class Reply:
     reason: str | None = None  # with SKIPPED, TIMEOUT, CRASH, ERROR: ``FILE:LINE [ID]: ...`` (skips: bare)
     cacheable: bool = False  # with SKIPPED
     session: dict[str, Any] | None = None  # with OK, for a session job: ``{"steps", "torch_version"}``
+    verdict: dict[str, Any] | None = None  # with OK, for a grade job: see ``parse_verdict``
 
     def to_dict(self) -> dict[str, Any]:
         return {"job": self.job, "nonce": self.nonce, "status": self.status.value,
-                "result": self.result.to_dict() if self.result is not None else self.session,
+                "result": self.result.to_dict() if self.result is not None else self.session or self.verdict,
                 "reason": self.reason, "cacheable": self.cacheable}
 
     @classmethod
@@ -188,16 +223,18 @@ class Reply:
         _check(reason is None or isinstance(reason, str), "reason", reason)
         cacheable = d.get("cacheable", False)
         _check(isinstance(cacheable, bool), "cacheable", cacheable)
-        result = session = None
+        result = session = verdict = None
         if status is ReplyStatus.OK and kind == "session":
             session = parse_session(d.get("result"))
+        elif status is ReplyStatus.OK and kind == "grade":
+            verdict = parse_verdict(d.get("result"))
         elif status is ReplyStatus.OK:
             result = parse_result(d.get("result"))
         if status is not ReplyStatus.OK and reason is None:
             raise ValueError(f"a `{status.value}` reply needs a reason")
         return cls(job=job, nonce=nonce, status=status, result=result,  # type: ignore[arg-type]
                    reason=clean_text(reason) if reason is not None else None, cacheable=cacheable,
-                   session=session)
+                   session=session, verdict=verdict)
 
 
 def parse_session(d: Any) -> dict[str, Any]:
@@ -207,6 +244,17 @@ def parse_session(d: Any) -> dict[str, Any]:
     _check(isinstance(steps, list) and all(isinstance(s, dict) for s in steps), "steps", steps)
     _check(isinstance(d.get("torch_version", ""), str), "torch_version", d.get("torch_version"))
     return dict(clean(d))
+
+
+def parse_verdict(d: Any) -> dict[str, Any]:
+    """A grade job's result (``{"correct": bool, "message": str, "variant": int or null}``) from
+    untrusted JSON data; the message is capped."""
+    _check(isinstance(d, dict), "result", d)
+    _check(isinstance(d.get("correct"), bool), "correct", d.get("correct"))
+    _check(isinstance(d.get("message"), str), "message", d.get("message"))
+    variant = d.get("variant")
+    _check(variant is None or (isinstance(variant, int) and not isinstance(variant, bool)), "variant", variant)
+    return {"correct": d["correct"], "message": truncate(clean_text(d["message"]), 2000), "variant": variant}
 
 
 def _check(ok: bool, name: str, value: Any) -> None:
@@ -256,6 +304,13 @@ def parse_result(d: Any) -> RunResult:
             isinstance(f, list) and len(f) == 2 and isinstance(f[0], str) and isinstance(f[1], int)
             and not isinstance(f[1], bool) for f in frames), "error.frames", frames)
         run_error = RunError(message=message or "", frames=tuple((p, n) for p, n in frames))
+    variants = d.get("variants", [])
+    _check(isinstance(variants, list), "variants", variants)
+    blank_passes = d.get("blank_passes", False)
+    _check(isinstance(blank_passes, bool), "blank_passes", blank_passes)
+    same = d.get("same_variants", [])
+    _check(isinstance(same, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in same),
+           "same_variants", same)
     seconds = d.get("seconds", 0.0)
     _check(isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds),
            "seconds", seconds)
@@ -268,4 +323,7 @@ def parse_result(d: Any) -> RunResult:
         device=_str(d, "device", default="cpu") or "cpu",
         seconds=float(seconds),
         skipped=_str(d, "skipped", optional=True),
+        variants=tuple(parse_answer(v) for v in variants),
+        blank_passes=blank_passes,
+        same_variants=tuple(same),
     )

@@ -27,7 +27,7 @@ from generator.execute.cache import Cache, key, package_version
 from generator.execute.cache import default_dir as default_cache_dir
 from generator.execute.messages import Job, Reply, ReplyStatus
 from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
-from generator.model import Card, Outcome, RunResult
+from generator.model import BuiltCard, Card, Graded, Outcome, RunResult
 
 #: How long past a card's own timeout we wait for the worker itself before declaring it dead.
 WORKER_GRACE = 30.0
@@ -467,3 +467,66 @@ def _outcome(card: Card, dev: str, reply: Reply) -> Outcome:
     if reply.status is ReplyStatus.ERROR:
         return Outcome(card, dev, machinery=reason, executed=True)
     return Outcome(card, dev, failed=reason, executed=True)
+
+
+# --- grading a learner's attempt at an exercise, for the quiz ------------------------------------
+
+
+class Grader:
+    """One worker kept for a quiz session: started at once in the background (torch's import overlaps
+    the first questions), then each attempt runs in a fresh forked child of it, like a card in a
+    build: same sandbox, same isolation, the card's timeout. A runaway attempt is killed by the
+    worker; the worker itself is replaced only when it died or could not be trusted. It is in its
+    own session, so Ctrl-C typed into the quiz (which cancels an attempt there) does not reach it.
+    While it lives, this process is not inspectable (see ``sandbox.not_inspectable``)."""
+
+    def __init__(self) -> None:
+        self._worker: _Worker | None = None
+        self._n = 0
+        self._quiet: contextlib.ExitStack | None = None
+
+    def start(self) -> None:
+        if self._worker is None:
+            box, _ = choose_sandbox(None, hidden=[default_cache_dir()])
+            if self._quiet is None:
+                self._quiet = contextlib.ExitStack()
+                self._quiet.enter_context(not_inspectable())
+            self._worker = _Worker(False, box)
+
+    def grade(self, card: BuiltCard, attempt: str) -> Graded:
+        c = card.card
+        if card.answer is None or len(card.variant_answers) != len(c.variants):
+            return Graded(None, "this exercise has no reference results: rebuild the deck")
+        try:
+            self.start()
+            assert self._worker is not None
+            self._n += 1
+            job = Job.for_grade(self._n, secrets.token_hex(16), card, attempt, card_timeout(c))
+            reply = self._worker.run(job)
+        except (WorkerDied, ProtocolError) as e:
+            self._drop()
+            return Graded(None, f"could not grade it: {e}")
+        except (OSError, ValueError) as e:
+            self._drop()
+            return Graded(None, f"could not grade it: {_describe(e)}")
+        if reply.status is ReplyStatus.TIMEOUT:
+            return Graded(False, f"timed out after {c.timeout:g} s and was stopped (an endless loop?)")
+        if reply.status is not ReplyStatus.OK or reply.verdict is None:
+            return Graded(None, f"could not grade it: {reply.reason or 'the worker gave no verdict'}")
+        return Graded(reply.verdict["correct"], reply.verdict["message"])
+
+    def _drop(self) -> None:
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
+
+    def close(self) -> None:
+        if self._worker is not None:
+            if not self._worker.ready:  # still importing torch: nothing to finish
+                self._worker.kill()
+            else:
+                self._worker.close()
+            self._worker = None
+        if self._quiet is not None:
+            self._quiet.close()
+            self._quiet = None

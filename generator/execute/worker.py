@@ -18,6 +18,7 @@ import gc
 import importlib
 import io
 import json
+import math
 import os
 import random
 import re
@@ -46,6 +47,7 @@ from generator.execute.messages import (
     clean,
     parse_result,
     parse_session,
+    parse_verdict,
     truncate,
 )
 from generator.execute.sandbox import (
@@ -97,7 +99,7 @@ def error_answer(e: BaseException) -> dict[str, Any]:
             "exception": type(e).__name__, "message": message}
 
 
-PARTS = ("setup", "code", "answer")
+PARTS = ("setup", "code", "answer", "solution", "variant", "attempt")
 
 
 def _frames(e: BaseException) -> list[list[Any]]:
@@ -149,6 +151,10 @@ def run_card(job: dict[str, Any]) -> dict[str, Any]:
     dev = torch.device(job["device"])
     if dev.type == "cuda" and not torch.cuda.is_available():
         return {"skipped": "requires cuda: no CUDA device is available"}
+    if job.get("kind") == "grade":
+        return {"verdict": grade_attempt(job, dev)}
+    if job.get("solution"):
+        return _capped(run_exercise(job, dev))
     _seed(job["seed"], dev.type == "cuda")
     # The card is a script: its namespace is a fresh `__main__`, so a class it defines pickles
     # (torch.save of a whole model) and loads back as in a user's own script.
@@ -245,9 +251,209 @@ def _capped(result: dict[str, Any]) -> dict[str, Any]:
     unencodable text escaped."""
     result["answer"] = _cap_answer(result.get("answer"))
     result["choices"] = [_cap_answer(c) for c in result.get("choices", [])]
+    result["variants"] = [_cap_answer(v) for v in result.get("variants", [])]
     if isinstance(result.get("error"), dict):
         result["error"]["message"] = truncate(result["error"]["message"])
     return clean(result)
+
+
+# --- exercises (`kind: exercise`): the build's reference run, and grading a learner's attempt ------
+# Each setup (the card's, then each variant's) runs in a fresh namespace, seeded the same way at
+# build and at grading time, so the learner's code sees exactly the inputs the reference saw.
+
+_MISSING = object()
+
+
+_DEFAULT_DTYPE = torch.get_default_dtype()
+
+
+def _namespace(dev: torch.device, seed: int) -> dict[str, Any]:
+    """A fresh namespace for one input. All inputs run in one forked child, so what an attempt most
+    often changes globally is put back first: the default dtype, grad mode, the seed."""
+    torch.set_default_dtype(_DEFAULT_DTYPE)
+    torch.set_grad_enabled(True)
+    _seed(seed, dev.type == "cuda")
+    main_module = types.ModuleType("__main__")
+    sys.modules["__main__"] = main_module
+    ns: dict[str, Any] = main_module.__dict__
+    ns.update({"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "device": dev})
+    return ns
+
+
+def _exercise_run(job: dict[str, Any], dev: torch.device, setup: str, setup_name: str, code: str,
+                  code_name: str) -> tuple[str, Any]:
+    """``setup`` then ``code`` then the answer: ``("value", v)``, ``("raised", e)`` (by the code or
+    the answer) or ``("setup", e)`` (the card's own setup failed)."""
+    ns = _namespace(dev, job["seed"])
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            exec(compile(setup, setup_name, "exec"), ns)
+        except BaseException as e:
+            return "setup", e
+        try:
+            exec(compile(code, code_name, "exec"), ns)
+            if job.get("raises"):
+                return "value", None
+            return "value", eval(compile(job["answer"].strip(), "<answer>", "eval"), ns)
+        except BaseException as e:
+            return "raised", e
+
+
+def _setups(job: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(job["setup"], "<setup>"), *((v, "<variant>") for v in job.get("variants", ()))]
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    return _clip(repr(value), limit)
+
+
+def _expected(ref: dict[str, Any]) -> Any:
+    """The reference value rebuilt from its stored description; ``_MISSING`` when it is not all there."""
+    if ref["type"] == "shape":
+        return torch.Size(ref["shape"])
+    if ref["type"] == "dtype":
+        return getattr(torch, ref["dtype"].removeprefix("torch."), _MISSING)
+    if ref["type"] == "tensor" and "value" in ref:
+        dtype = getattr(torch, str(ref.get("dtype", "")).removeprefix("torch."), None)
+        if isinstance(dtype, torch.dtype):
+            return torch.tensor(ref["value"], dtype=dtype).reshape(ref["shape"])
+    return _MISSING
+
+
+def _differs(got: Any, ref: dict[str, Any], expected: Any, tol: float | None) -> str | None:
+    """How ``got`` differs from the reference (described by ``ref``, live as ``expected``), or None."""
+    if ref["type"] == "error":
+        if not isinstance(got, BaseException):
+            return f"finished without an exception, expected {ref['exception']} to be raised"
+        if type(got).__name__ != ref["exception"]:
+            return f"raised {error_answer(got)['text']}, expected {ref['exception']}"
+        return None
+    if isinstance(got, BaseException):
+        return f"raised {error_answer(got)['text']}"
+    if ref["type"] == "shape":
+        if not isinstance(got, torch.Size):
+            return f"got {type(got).__name__} {_short(got)}, expected a torch.Size {tuple(ref['shape'])}"
+        return None if list(got) == ref["shape"] else f"shape {tuple(got)}, expected {tuple(ref['shape'])}"
+    if ref["type"] == "dtype":
+        return None if str(got) == ref["dtype"] else f"dtype {_short(got)}, expected {ref['dtype']}"
+    if ref["type"] == "tensor":
+        if not isinstance(got, torch.Tensor):
+            return f"got {type(got).__name__} {_short(got)}, expected a tensor of shape {tuple(ref['shape'])}"
+        if list(got.shape) != ref["shape"]:
+            return f"shape {tuple(got.shape)}, expected {tuple(ref['shape'])}"
+        if str(got.dtype) != ref["dtype"]:
+            return f"dtype {got.dtype}, expected {ref['dtype']}"
+        g = got.detach().cpu()
+        e = expected.detach().cpu()
+        if tol is not None and (g.is_floating_point() or g.is_complex()):
+            same = torch.isclose(g, e, rtol=tol, atol=tol, equal_nan=True)
+        elif g.is_floating_point():
+            same = (g == e) | (g.isnan() & e.isnan())
+        else:
+            same = g == e
+        if bool(same.all()):
+            return None
+        at = [int(i) for i in (~same).nonzero()[0].tolist()]
+        return f"values differ at {at}: {g[tuple(at)].item()!r}, expected {e[tuple(at)].item()!r}"
+    text = describe(got)["text"]
+    if text == ref["text"]:
+        return None
+    if (tol is not None and isinstance(ref.get("value"), (int, float)) and isinstance(got, (int, float))
+            and math.isclose(float(got), float(ref["value"]), rel_tol=tol, abs_tol=tol)):
+        return None
+    return f"got {_short(got)}, expected {_clip(ref['text'])}"
+
+
+def _raised_at(e: BaseException, code: str, part: str) -> str:
+    """`` (line 2: `y = x.view(-1)`)`` for the last frame of ``part`` in the traceback, or nothing."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == f"<{part}>"]
+    if isinstance(e, SyntaxError) and e.filename == f"<{part}>":
+        n = e.lineno or 1
+    elif frames:
+        n = frames[-1].lineno or 1
+    else:
+        return ""
+    lines = code.splitlines()
+    src = lines[n - 1].strip() if 0 < n <= len(lines) else ""
+    return f" (line {n}: `{src}`)" if src else f" (line {n})"
+
+
+def run_exercise(job: dict[str, Any], dev: torch.device) -> dict[str, Any]:
+    """The build of an exercise: the solution's answer on every setup, and the build-time checks
+    (a blank attempt must not pass; each variant must change the result)."""
+    result: dict[str, Any] = {"answer": None, "choices": [], "stdout": "", "error": None, "variants": [],
+                              "blank_passes": False, "same_variants": [],
+                              "torch_version": torch.__version__, "device": dev.type}
+    t0 = time.perf_counter()
+    raises = job.get("raises")
+    live: list[tuple[Any, dict[str, Any]]] = []
+    for i, (setup, name) in enumerate(_setups(job)):
+        where = f"variant {i}: " if i else ""
+        what, value = _exercise_run(job, dev, setup, name, job["solution"], "<solution>")
+        if what == "setup":
+            result["error"] = _error(f"{where}{error_answer(value)['text']}", value)
+        elif raises and what == "raised" and _raised_matches(value, raises):
+            answer = error_answer(value)
+        elif raises:
+            found = error_answer(value)["text"] if what == "raised" else "that the solution finished without an exception"
+            result["error"] = _error(f"{where}expected `{raises}` to be raised, found {found}",
+                                     value if what == "raised" else None)
+        elif what == "raised":
+            result["error"] = _error(f"{where}{error_answer(value)['text']}", value)
+        else:
+            answer = describe(value)
+        if result["error"] is not None:
+            break
+        if i == 0:
+            result["answer"] = answer
+        else:
+            result["variants"].append(answer)
+        live.append((value, answer))
+    if result["error"] is None:
+        tol = job.get("tolerance")
+        for i in range(1, len(live)):
+            if any(_differs(live[i][0], ref, value, tol) is None for value, ref in live[:i]):
+                result["same_variants"].append(i)
+        blank = grade_attempt({**job, "attempt": "", "references": [a for _, a in live]}, dev)
+        result["blank_passes"] = bool(blank["correct"])
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def grade_attempt(job: dict[str, Any], dev: torch.device) -> dict[str, Any]:
+    """Run the learner's ``attempt`` on every setup and compare its answer with the reference's.
+
+    ``references`` are the build's answers (the card's setup first); where one does not hold the
+    whole value (a big tensor), the solution runs again beside the attempt for a live reference.
+    """
+    attempt = job["attempt"]
+    tol = job.get("tolerance")
+    setups = _setups(job)
+    for i, ((setup, name), ref) in enumerate(zip(setups, job["references"], strict=True)):
+        on = "on the card's setup" if i == 0 else f"on variant {i} (`{_clip(setup, 50)}`)"
+        what, got = _exercise_run(job, dev, setup, name, attempt, "<attempt>")
+        if what == "setup":
+            return {"correct": False, "variant": i, "message": f"the card's setup failed {on}: {error_answer(got)['text']}"}
+        if job.get("raises") and what == "value":
+            got = None  # finished without raising: compared below as no exception
+        expected = _expected(ref)
+        if expected is _MISSING and ref["type"] == "tensor":
+            w, expected = _exercise_run(job, dev, setup, name, job["solution"], "<solution>")
+            if w != "value":
+                return {"correct": False, "variant": i, "message": f"the reference solution failed {on}"}
+        diff = _differs(got, ref, expected, tol)
+        if diff is not None:
+            if isinstance(got, BaseException):
+                diff += _raised_at(got, attempt, "attempt")
+            return {"correct": False, "variant": i, "message": f"{on}: {diff}"}
+    n = len(setups)
+    return {"correct": True, "variant": None,
+            "message": f"same result as the solution on {'the card' if n == 1 else f'all {n} inputs'}"}
 
 
 def _read_all(fd: int) -> bytes:
@@ -441,6 +647,12 @@ def serve_one(job: Job) -> Reply:
             return Reply(job.job, job.nonce, ReplyStatus.TIMEOUT,
                          reason=f"{where}: timed out after {job.timeout:g} s and was killed")
         return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: {_describe_status(status)}")
+    if job.kind == "grade":
+        try:
+            verdict = parse_verdict(res.get("verdict") if isinstance(res, dict) else None)
+        except ValueError as e:
+            return Reply(job.job, job.nonce, ReplyStatus.CRASH, reason=f"{where}: crashed: it gave a malformed verdict ({e})")
+        return Reply(job.job, job.nonce, ReplyStatus.OK, verdict=verdict)
     if job.kind == "session":
         try:
             return Reply(job.job, job.nonce, ReplyStatus.OK, session=parse_session(res))

@@ -11,12 +11,12 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from generator.model import Deck
+    from generator.model import BuiltCard, Deck, Graded
     from generator.quiz.decks import Chosen
     from generator.quiz.session import Queue
     from generator.quiz.store import Store
@@ -210,8 +210,50 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chos
     if not queue.items:
         console.print(Text("Nothing due now.", style="bold green") + _next_due(store, ids, now))
         return
-    ui.run(session, console, clock=clock.now)
+    grader = _BackgroundGrader() if any(i.card.card.kind == "exercise" for i in queue.items) else None
+    try:
+        ui.run(session, console, clock=clock.now, grade=grader.grade if grader is not None else None)
+    finally:
+        if grader is not None:
+            grader.close()
     console.print(_next_due(store, ids, clock.now()).strip())
+
+
+class _BackgroundGrader:
+    """The exercise grader (``generator.execute.runner.Grader``), imported and started on a thread:
+    the first question is on screen at once, and torch's import in the worker overlaps the reading."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._grader: Any = None
+        self._failed = ""
+        self._thread = threading.Thread(target=self._start, daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            from generator.execute.runner import Grader
+
+            grader = Grader()
+            grader.start()
+            self._grader = grader
+        except Exception as e:  # reported with the first attempt; the quiz goes on
+            self._failed = f"{type(e).__name__}: {e}"
+
+    def grade(self, card: BuiltCard, attempt: str) -> Graded:
+        from generator.model import Graded
+
+        self._thread.join()
+        if self._grader is None:
+            return Graded(None, f"could not start the worker ({self._failed})")
+        result: Graded = self._grader.grade(card, attempt)
+        return result
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._grader is not None:
+            self._grader.close()
 
 
 def _next_due(store: Store, ids: list[str], now: datetime) -> str:

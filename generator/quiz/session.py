@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from generator.grading import Verdict, grade
-from generator.model import FORMAT_VERSION, BuiltCard, Deck
+from generator.model import FORMAT_VERSION, BuiltCard, Deck, Graded
 from generator.quiz.clock import utc
 from generator.quiz.scheduler import (
     Card,
@@ -97,7 +97,7 @@ def select_cards(cards: Iterable[BuiltCard], deck: str | None = None,
 
 def is_self_graded(card: BuiltCard) -> bool:
     """Long tensors and printed output are self-graded: shown, then "did you get it?"."""
-    if card.card.kind in ("choice", "cloze", "shape", "dtype", "error") or card.answer is None:
+    if card.card.kind in ("choice", "cloze", "shape", "dtype", "error", "exercise") or card.answer is None:
         return False
     text = card.answer.text.strip()
     return "\n" in text or len(text) > SELF_GRADE_CHARS
@@ -220,6 +220,7 @@ class Reveal:
     proposed: Rating | None  # wrong: Again, right: Good; None where the learner must choose
     reviewed_at: datetime
     answer_ms: int | None  # from showing the card to showing the answer
+    feedback: str | None = None  # an exercise: what the worker found running the attempt
 
 
 class Counts(NamedTuple):
@@ -283,10 +284,14 @@ class Session:
         return Counts(due - len(later), len(later), len(self.pending) - due, len(self.history),
                       min(later) if later else None)
 
-    def reveal(self, typed: str, now: datetime, answer_ms: int | None = None) -> Reveal:
+    def reveal(self, typed: str, now: datetime, answer_ms: int | None = None,
+               graded: Graded | None = None) -> Reveal:
+        """``graded``: an exercise's attempt as the worker graded it (None: nothing was typed)."""
         item = self.current
         if item is None:
             raise IndexError("no card left")
+        if item.card.card.kind == "exercise":
+            return self._reveal_exercise(item, typed, now, answer_ms, graded)
         typed = visible(typed.strip())  # graded as shown, like the deck's text
         verdict: Verdict | None = None
         if not is_self_graded(item.card) or typed:
@@ -300,6 +305,22 @@ class Session:
         return Reveal(item, typed, verdict, outcomes(self.scheduler, state, now, answer_ms),
                       proposed, now, answer_ms)
 
+    def _reveal_exercise(self, item: Item, typed: str, now: datetime, answer_ms: int | None,
+                         graded: Graded | None) -> Reveal:
+        """The rating follows the worker's verdict: right -> Good, wrong (or given up) -> Again;
+        nothing is proposed when the attempt could not be graded."""
+        code = visible(typed.rstrip())
+        verdict: Verdict | None = None
+        proposed: Rating | None = Rating.Again
+        if graded is not None and graded.correct is not None:
+            verdict = Verdict(graded.correct, item.card.card.solution.rstrip())
+            proposed = Rating.Good if graded.correct else Rating.Again
+        elif graded is not None:
+            proposed = None
+        state = item.state if item.state is not None else new_card(item.id, now)
+        return Reveal(item, code, verdict, outcomes(self.scheduler, state, now, answer_ms), proposed, now,
+                      answer_ms, visible(graded.message) if graded is not None else None)
+
     def rate(self, reveal: Reveal, rating: Rating, duration_ms: int | None = None) -> Rated:
         """Save the rating (committed at once) and move on; a card due again soon is re-queued.
         ``duration_ms``: the whole review, from showing the card to this rating."""
@@ -311,7 +332,9 @@ class Session:
         review_id = self.store.record(
             item.id, before=item.state, after=outcome.card, log=outcome.log, deck=item.card.card.deck,
             answer_hash=item.card.answer_hash, correct=correct, session=self.session_id,
-            duration_ms=duration_ms, answer_ms=reveal.answer_ms)
+            duration_ms=duration_ms, answer_ms=reveal.answer_ms,
+            attempt=reveal.typed if item.card.card.kind == "exercise" and reveal.typed else None,
+            feedback=reveal.feedback)
         rated = Rated(review_id, item, rating, correct)
         self.history.append(rated)
         self.pending.pop(0)

@@ -47,6 +47,8 @@ class _Tally:
         self.recalled += other.recalled
 
 
+#: How many exercises ``tnquiz stats`` lists under "most often failed".
+MOST_FAILED = 10
 _COUNTS = ("cards", "seen", "new", "due_today", "due_7d", "reviews_30d")
 
 
@@ -183,6 +185,9 @@ def compute(store: Store, deck: Sequence[DeckEntry] | None, now: datetime, *,
         "total": {**sums, "mature_30d": sum_tally.mature, "retention_30d": sum_tally.retention()},
         "other_decks": [{"deck": r, **others[r]} for r in sorted(others)],
         "since": iso(since),
+        "exercises_most_failed": [
+            {"id": cid, "deck": d, "failed": wrong, "attempts": n}
+            for cid, d, wrong, n in store.failed_attempts() if wrong and ours(cid, d)][:MOST_FAILED],
     }
 
 
@@ -254,6 +259,11 @@ def render(stats: dict[str, Any]) -> str:
         lines += _table([["deck", "cards seen", "reviews", "reviews 30d"]] + [
             [o["deck"], str(o["cards_seen"]), str(o["reviews"]), str(o["reviews_30d"])]
             for o in stats["other_decks"]], {1, 2, 3})
+    if stats["exercises_most_failed"]:
+        lines += ["", "Exercises most often failed"]
+        lines += _table([["exercise", "deck", "failed", "attempts"]] + [
+            [e["id"], e["deck"], str(e["failed"]), str(e["attempts"])]
+            for e in stats["exercises_most_failed"]], {2, 3})
     lines.append("")
     lines.append(f"Retention: share of reviews of learned cards (FSRS review state) not rated Again; "
                  f"n/a below {MIN_RETENTION_REVIEWS} such reviews.")

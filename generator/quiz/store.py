@@ -149,8 +149,14 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE review_log ADD COLUMN answer_ms INTEGER")
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """An exercise's attempt: the code the learner typed, and what the worker said about it."""
+    db.execute("ALTER TABLE review_log ADD COLUMN attempt TEXT")
+    db.execute("ALTER TABLE review_log ADD COLUMN feedback TEXT")
+
+
 #: ``MIGRATIONS[i]`` takes a database from ``user_version`` i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -182,6 +188,8 @@ class ReviewRow:
     deck: str
     correct: bool | None
     session: str | None
+    attempt: str | None = None  # an exercise: the code the learner typed (NULL before schema 3)
+    feedback: str | None = None  # an exercise: what running it showed
 
 
 class Store:
@@ -346,7 +354,7 @@ class Store:
 
     def reviews(self, since: datetime | None = None, card_id: str | None = None) -> list[ReviewRow]:
         sql = ("SELECT id, card_id, rating, review_time, duration_ms, answer_ms, state_before, "
-               "state_after, answer_hash, deck, correct, session FROM review_log")
+               "state_after, answer_hash, deck, correct, session, attempt, feedback FROM review_log")
         where: list[str] = []
         args: list[object] = []
         if since is not None:
@@ -375,13 +383,16 @@ class Store:
             deck = check.text(t, key, "deck", r[9])
             correct = check.integer(t, key, "correct", r[10], 0, 1, null=True)
             session = check.text(t, key, "session", r[11], null=True)
+            attempt = check.text(t, key, "attempt", r[12], null=True)
+            feedback = check.text(t, key, "feedback", r[13], null=True)
             if len(check.problems) == n:
                 assert cid is not None and rating is not None and when is not None
                 assert after is not None and deck is not None
                 out.append(ReviewRow(
                     id=r[0], card_id=cid, rating=rating, review_time=when, duration_ms=duration,
                     answer_ms=answer_ms, state_before=before, state_after=after, answer_hash=ahash,
-                    deck=deck, correct=None if correct is None else bool(correct), session=session))
+                    deck=deck, correct=None if correct is None else bool(correct), session=session,
+                    attempt=attempt, feedback=feedback))
         check.check()
         return out
 
@@ -419,6 +430,21 @@ class Store:
         check.check()
         return out
 
+    def failed_attempts(self) -> list[tuple[str, str, int, int]]:
+        """(card id, deck, attempts graded wrong, attempts) of every exercise attempted, most failed first."""
+        out: list[tuple[str, str, int, int]] = []
+        check = _Rows(self.path)
+        for cid, deck, wrong, total in self.db.execute(
+                "SELECT card_id, MAX(deck), SUM(correct = 0), COUNT(*) FROM review_log "
+                "WHERE attempt IS NOT NULL GROUP BY card_id ORDER BY SUM(correct = 0) DESC, card_id"):
+            n = len(check.problems)
+            card_id = check.text("review_log", f"card_id={cid!r}"[:80], "card_id", cid)
+            deck_name = check.text("review_log", f"card_id={cid!r}"[:80], "deck", deck)
+            if len(check.problems) == n and card_id is not None and deck_name is not None:
+                out.append((card_id, deck_name, int(wrong or 0), int(total)))
+        check.check()
+        return out
+
     def due_dates(self) -> dict[str, tuple[datetime, str]]:
         """Every card's due time and deck, without parsing the stored FSRS states."""
         out: dict[str, tuple[datetime, str]] = {}
@@ -447,25 +473,27 @@ class Store:
 
     def record(self, card_id: str, *, before: Card | None, after: Card, log: ReviewLog, deck: str,
                answer_hash: str | None, correct: bool | None = None, session: str | None = None,
-               duration_ms: int | None = None, answer_ms: int | None = None) -> int:
+               duration_ms: int | None = None, answer_ms: int | None = None,
+               attempt: str | None = None, feedback: str | None = None) -> int:
         """Save one rating (new state + log entry) in one committed transaction; returns the log id.
 
         ``before`` is the state the learner was shown (None for a new card). If another process rated
         the card in between, this rating still wins: the learner did see and rate the card.
         ``duration_ms`` is the whole review (card shown -> rating; default: the FSRS log's),
-        ``answer_ms`` the part until the answer was shown.
+        ``answer_ms`` the part until the answer was shown. An exercise's ``attempt`` (the code typed)
+        and ``feedback`` (the verdict's text) are kept with it.
         """
         lapse = 1 if (before is not None and before.state == 2 and int(log.rating) == 1) else 0
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO review_log (card_id, fsrs_card_id, rating, review_time, duration_ms, "
-                "answer_ms, state_before, prev_state, state_after, answer_hash, deck, correct, session) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "answer_ms, state_before, prev_state, state_after, answer_hash, deck, correct, session, "
+                "attempt, feedback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (card_id, after.card_id, int(log.rating), iso(log.review_datetime),
                  log.review_duration if duration_ms is None else duration_ms, answer_ms,
                  card_to_json(before) if before is not None else None,
                  int(before.state) if before is not None else None, card_to_json(after),
-                 answer_hash, deck, None if correct is None else int(correct), session))
+                 answer_hash, deck, None if correct is None else int(correct), session, attempt, feedback))
             db.execute(
                 "INSERT INTO card_state (card_id, fsrs, due, last_review, deck, answer_hash, reps, lapses) "
                 "VALUES (?, ?, ?, ?, ?, ?, 1, ?) "

@@ -19,6 +19,7 @@ from rich.padding import Padding
 from rich.syntax import Syntax
 from rich.text import Text
 
+from generator.model import BuiltCard, Graded
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
 from generator.quiz.session import Counts, Item, Reveal, Session, Summary, is_self_graded
 from generator.quiz.store import StoreError
@@ -39,6 +40,12 @@ PROMPTS = {
     "choice": "Option number?",
     "cloze": "What goes in the blank?",
 }
+EXERCISE_HELP = ("Type your code (several lines if you like); Enter on an empty line runs it, Enter alone "
+                 "shows the solution; Esc then Enter, or Ctrl-C, cancels what you typed.")
+CODE_PROMPT = "code> "
+MORE_PROMPT = " ...> "
+
+COMMANDS = ("q", "s", "u", "?", "help")
 
 _BACKTICK = re.compile(r"`([^`]+)`")
 
@@ -112,6 +119,9 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
     card = reveal.item.card
     c = card.card
     console.print()
+    if c.kind == "exercise":
+        _render_exercise(console, reveal)
+        return
     v = reveal.verdict
     if v is not None:
         if v.correct:
@@ -141,6 +151,12 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
             console.print(Padding(Text(text.rstrip("\n"), style="green"), (0, 0, 0, 2)))
         else:
             console.print(Text.assemble(("Answer: ", "bold"), (text, "bold green")))
+    _render_tail(console, reveal)
+
+
+def _render_tail(console: Console, reveal: Reveal) -> None:
+    """What every answer side ends with: a changed answer, the explanation, the source, the ratings."""
+    c = reveal.item.card.card
     if reveal.item.answer_changed:
         console.print(Text("! the verified answer changed since your last review", style="bold yellow"))
     if c.explain.strip():
@@ -150,6 +166,23 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
         console.print(Text(f"Source: {c.source.strip()}", style="dim"))
     console.print()
     console.print(rating_line(reveal))
+
+
+def _render_exercise(console: Console, reveal: Reveal) -> None:
+    """The verdict like a test failure (what differed, on which input), then the solution and hint."""
+    c = reveal.item.card.card
+    v = reveal.verdict
+    if v is not None and v.correct:
+        console.print(Text.assemble(("✓ Right", "bold green"), "  ", reveal.feedback or ""))
+    elif v is not None:
+        console.print(Text.assemble(("✗ Wrong", "bold red"), "  ", reveal.feedback or ""))
+    elif reveal.feedback:
+        console.print(Text.assemble(("! Not graded", "bold yellow"), "  ", reveal.feedback))
+    console.print(Text("Solution:", style="bold"))
+    console.print(Padding(code_block(c.solution), (0, 0, 0, 2)))
+    if c.hint.strip():
+        console.print(inline(f"Hint: {c.hint.strip()}", style="dim"))
+    _render_tail(console, reveal)
 
 
 def rating_line(reveal: Reveal) -> Text:
@@ -197,8 +230,10 @@ class _Quit(Exception):
 
 def run(session: Session, console: Console, *, clock: Callable[[], datetime],
         ask: Callable[[Text], str] | None = None,
-        monotonic: Callable[[], float] = time.monotonic) -> Summary:
-    """Quiz until the queue is empty or the learner quits; prints and returns the summary."""
+        monotonic: Callable[[], float] = time.monotonic,
+        grade: Callable[[BuiltCard, str], Graded] | None = None) -> Summary:
+    """Quiz until the queue is empty or the learner quits; prints and returns the summary.
+    ``grade`` runs an exercise's attempt (in the worker: see ``generator.execute.runner.Grader``)."""
 
     def _ask(prompt: Text) -> str:
         try:
@@ -208,6 +243,39 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
         except (EOFError, KeyboardInterrupt):
             console.print()
             raise _Quit() from None
+
+    def _ask_line(prompt: Text) -> str | None:
+        """One line of code; None when the learner cancels (Ctrl-C, or a line holding Esc)."""
+        try:
+            line = ask(prompt) if ask is not None else console.input(prompt)
+        except KeyboardInterrupt:
+            console.print()
+            return None
+        except EOFError:
+            console.print()
+            raise _Quit() from None
+        return None if "\x1b" in line else line
+
+    def _read(item: Item) -> str:
+        """What the learner typed: a line, or for an exercise lines up to an empty one (a command
+        such as `q` only alone on the first line)."""
+        if item.card.card.kind != "exercise":
+            return _ask(answer_prompt(item))
+        while True:
+            first = _ask_line(Text(CODE_PROMPT, style="bold"))
+            lines: list[str] | None = [first] if first is not None else None
+            while lines is not None and lines[0].strip() and lines[0].strip().lower() not in COMMANDS:
+                more = _ask_line(Text(MORE_PROMPT, style="bold"))
+                if more is None:
+                    lines = None
+                elif not more.strip():
+                    break
+                else:
+                    lines.append(more)
+            if lines is not None:
+                return "\n".join(lines)
+            console.print(Text("Cancelled: type your code again (Enter alone shows the solution).",
+                               style="yellow"))
 
     def _undo() -> None:
         rated = session.undo()
@@ -220,11 +288,14 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
     try:
         while (item := session.current) is not None:
             render_question(console, item, session.counts(clock()))
+            exercise = item.card.card.kind == "exercise"
+            if exercise:
+                console.print(Text(EXERCISE_HELP, style="dim"))
             shown = monotonic()
-            typed = _ask(answer_prompt(item))
+            typed = _read(item)
             while typed.strip().lower() in ("?", "help"):
                 console.print(Text(HELP, style="dim"))
-                typed = _ask(answer_prompt(item))
+                typed = _read(item)
             cmd = typed.strip().lower()
             if cmd == "q":
                 raise _Quit()
@@ -234,7 +305,11 @@ def run(session: Session, console: Console, *, clock: Callable[[], datetime],
             if cmd == "u":
                 _undo()
                 continue
-            reveal = session.reveal(typed, clock(), int((monotonic() - shown) * 1000))
+            graded: Graded | None = None
+            if exercise and typed.strip():
+                console.print(Text("Running your code...", style="dim"))
+                graded = grade(item.card, typed) if grade is not None else Graded(None, "no worker to run it")
+            reveal = session.reveal(typed, clock(), int((monotonic() - shown) * 1000), graded=graded)
             render_reveal(console, reveal)
             while True:
                 choice = _ask(rating_prompt(reveal)).strip().lower()

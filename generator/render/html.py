@@ -28,7 +28,13 @@ from markupsafe import Markup
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
 from generator.render.highlight import DARK_STYLE, LIGHT_STYLE, highlight_css, lex_python
-from generator.render.question import cloze_span, given_result, shown_code, summarize_error
+from generator.render.question import (
+    cloze_span,
+    exercise_results,
+    given_result,
+    shown_code,
+    summarize_error,
+)
 
 PAGE_TEMPLATE = "quiz.html.j2"
 #: The page's card background in each mode (``--card`` in quiz.css): code sits on it, one palette.
@@ -134,6 +140,11 @@ def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
         err = summarize_error(bc.answer)
         if err.folded:  # the page shows the head, the full message folded
             d["err"] = err.head
+    if c.kind == "exercise":  # the page cannot run code: the solution and its results, to compare by eye
+        d["solution"] = code_tokens(c.solution)
+        d["results"] = [{"setup": code_tokens(s) if s else [], "text": t} for s, t in exercise_results(bc)]
+        if c.hint:
+            d["hint"] = c.hint
     if c.explain:
         d["explain"] = c.explain
     if c.source:

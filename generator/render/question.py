@@ -130,7 +130,12 @@ class GivenResult:
 
 
 def given_result(bc: BuiltCard) -> GivenResult | None:
-    """A cloze card's given result (None for other cards, or a cloze card without an answer)."""
+    """A cloze card's given result, or what an exercise's code is checked on (None for other cards,
+    or a cloze card without an answer)."""
+    if bc.card.kind == "exercise":
+        if bc.card.raises:
+            return GivenResult("Your code must raise", bc.card.raises)
+        return GivenResult("Compared with the solution's", (bc.card.answer or "").strip())
     if not is_cloze(bc) or bc.answer is None:
         return None
     label = RESULT_LABELS.get(bc.answer.type, DEFAULT_RESULT_LABEL)
@@ -160,6 +165,16 @@ def question_side(bc: BuiltCard) -> QuestionSide:
         given=given_result(bc),
         options=options,
     )
+
+
+def exercise_results(bc: BuiltCard) -> tuple[tuple[str, str], ...]:
+    """An exercise's inputs and the solution's live result on each, as ``(setup, result)``: the card's
+    setup first, then each variant (what Anki and the HTML page show to compare by eye)."""
+    if bc.card.kind != "exercise" or bc.answer is None:
+        return ()
+    inputs = (bc.card.setup, *bc.card.variants)
+    answers = (bc.answer, *bc.variant_answers)
+    return tuple((shown_code(s), answer_headline(a)) for s, a in zip(inputs, answers, strict=False))
 
 
 def accepted_forms(kind: str, answer: Answer) -> tuple[str, ...]:

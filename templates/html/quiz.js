@@ -19,6 +19,7 @@
     output: "printed output",
     choice: "multiple choice",
     cloze: "fill in the blank",
+    exercise: "write the code",
   };
   var PROMPT = {
     shape: ["Shape", "Any notation: (2, 3), [2, 3], 2x3 or torch.Size([2, 3]); a scalar is ()."],
@@ -27,6 +28,10 @@
     error: ["What does it raise?", "The exception type, e.g. RuntimeError, optionally followed by : and part of the message."],
     output: ["What does it print?", "Whitespace is ignored. Shift+Enter starts a new line."],
     cloze: ["Text for the blank", "Spaces and quote style are ignored."],
+    exercise: [
+      "Your code",
+      "This page cannot run it: write it, press Enter on an empty line (or Check), then compare with the solution's results and grade yourself.",
+    ],
   };
 
   // ---- data ---------------------------------------------------------------------------------
@@ -228,7 +233,8 @@
     var right = 0;
     state.queue.forEach(function (id) {
       var r = resultOf(id);
-      if (r) {
+      if (r && r.ok !== null) {
+        // an exercise waiting for "I got it" / "I missed it" (ok null) is not answered yet
         answered++;
         if (r.ok) right++;
       }
@@ -239,7 +245,7 @@
   function missedInFilter() {
     return filteredIds().filter(function (id) {
       var r = resultOf(id);
-      return r && !r.ok;
+      return r && r.ok === false;
     });
   }
 
@@ -484,11 +490,11 @@
       form.appendChild(fs);
     } else {
       var p = PROMPT[card.kind] || PROMPT.value;
-      var multi = card.kind === "output";
+      var multi = card.kind === "output" || card.kind === "exercise";
       var field = el(multi ? "textarea" : "input", {
         id: "answer",
         type: multi ? null : "text",
-        rows: multi ? 3 : null,
+        rows: multi ? (card.kind === "exercise" ? 5 : 3) : null,
         autocomplete: "off",
         autocapitalize: "off",
         autocorrect: "off",
@@ -515,7 +521,52 @@
     return form;
   }
 
+  /* An exercise: the learner's code, the solution, its build-time results on every input, and (until
+   * the learner grades themselves) the two self-grading buttons. */
+  function renderExercise(card, result) {
+    var ok = result.ok;
+    var box = el("section", { className: "result " + (ok === null ? "" : ok ? "ok" : "bad"), "aria-labelledby": "verdict" });
+    box.appendChild(el("h3", { id: "verdict", text: ok === null ? "Compare with the solution" : ok ? "\u2713 Got it" : "\u2717 Missed" }));
+    if (result.typed) {
+      box.appendChild(
+        el("div", { className: "typed" }, [
+          el("p", { text: "You wrote:" }),
+          el("pre", { className: ok === false ? "mine" : "stdout", text: result.typed }),
+        ])
+      );
+    } else {
+      box.appendChild(el("p", { className: "typed", text: "You did not write any code for this one." }));
+    }
+    box.appendChild(el("p", { className: "label", text: "Solution:" }));
+    box.appendChild(codeBlock(card.solution, "Solution"));
+    box.appendChild(el("p", { className: "label", text: "Its results (verified), one per input:" }));
+    var list = el("ol", { className: "results" });
+    (card.results || []).forEach(function (r) {
+      list.appendChild(el("li", {}, [r.setup ? codeBlock(r.setup, "Input") : null, el("pre", { className: "answer", text: r.text })]));
+    });
+    box.appendChild(list);
+    if (card.hint) box.appendChild(el("p", { className: "hint" }, ["Hint: ", inline(card.hint)]));
+    if (card.explain) box.appendChild(el("p", { className: "explain" }, [inline(card.explain)]));
+    var actions;
+    if (ok === null) {
+      actions = [
+        el("button", { type: "button", className: "primary", id: "b-got", text: "I got it", on: { click: function () { selfGrade(card, true); } } }),
+        el("button", { type: "button", id: "b-missed", text: "I missed it", on: { click: function () { selfGrade(card, false); } } }),
+      ];
+    } else {
+      actions = [el("button", { type: "button", className: "primary", id: "b-next", text: "Next card", on: { click: next } })];
+    }
+    box.appendChild(el("div", { className: "actions" }, actions));
+    feedbackEl.appendChild(box);
+  }
+
+  function selfGrade(card, ok) {
+    var r = resultOf(card.id);
+    if (r) record(card, r.typed, ok);
+  }
+
   function renderResult(card, result) {
+    if (card.kind === "exercise") return renderExercise(card, result);
     var ok = result.ok;
     var box = el("section", { className: "result " + (ok ? "ok" : "bad"), "aria-labelledby": "verdict" });
     box.appendChild(el("h3", { id: "verdict", text: ok ? "\u2713 Correct" : result.typed ? "\u2717 Not quite" : "Answer" }));
@@ -604,7 +655,7 @@
     var n = counts();
     var missed = state.queue.filter(function (id) {
       var r = resultOf(id);
-      return r && !r.ok;
+      return r && r.ok === false;
     }).length;
     var box = el("div", { className: "done" }, [
       el("h2", { text: "Done: " + n.right + " of " + n.total + " correct" }),
@@ -654,6 +705,10 @@
     } else {
       var field = $("answer");
       typed = field ? field.value : "";
+      if (card.kind === "exercise") {
+        record(card, typed.replace(/\s+$/, ""), null); // self-graded once the solution is shown
+        return;
+      }
       if (!typed.trim()) {
         announce("Type an answer first, or use Show answer, or press N to skip.");
         return;
@@ -752,6 +807,14 @@
     if ((tag === "TEXTAREA" || tag === "INPUT") && e.key === "Escape") {
       t.blur(); // leave the field: the single-key shortcuts work again
       cardEl.focus();
+      return;
+    }
+    if (tag === "TEXTAREA" && card && card.kind === "exercise" && !answered) {
+      // code: Enter starts a new line; Enter on an empty last line checks (as in the terminal quiz)
+      if (e.key === "Enter" && !e.shiftKey && /(^|\n)[ \t]*$/.test(t.value.slice(0, t.selectionStart)) && t.value.trim()) {
+        e.preventDefault();
+        check();
+      }
       return;
     }
     if (tag === "TEXTAREA") {

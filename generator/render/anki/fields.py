@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 import jinja2
+import markupsafe
 
 from generator.model import BuiltCard, Deck
 from generator.render.anki.notetypes import CHOICE, CLOZE, FIELDS, TYPE_IN, render
@@ -20,6 +21,7 @@ from generator.render.highlight import lex_python
 from generator.render.question import (
     accepted_forms,
     cloze_span,
+    exercise_results,
     given_result,
     option_label,
     shown_code,
@@ -128,6 +130,18 @@ def field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) -
         code = code_html(c.code)
     else:
         code = ""
+    answer_field = render(env, "field_answer.html", kind=c.kind, label=label, letter=pick,
+                          text=answer_text, full=full, card=c,
+                          also=accepted_forms(c.kind, answer) if key == TYPE_IN and answer else (),
+                          options=options if key == CHOICE else ())
+    if c.kind == "exercise":  # self-graded: the task on the front, the solution and its results on the back
+        given = given_result(bc)
+        if given is not None:
+            code = (f'<div class="tnq-given"><span class="tnq-label">{html.escape(given.label)}:</span> '
+                    f"<code>{html.escape(given.text)}</code></div>")
+        answer_field = render(env, "field_exercise.html", solution=markupsafe.Markup(code_html(c.solution)),
+                              results=[(markupsafe.Markup(code_html(s)) if s else "", t) for s, t in exercise_results(bc)],
+                              hint=c.hint, card=c)
     if c.setup.strip():  # the context the question needs (what `a` is), shown above the code
         code = ('<div class="tnq-setup"><div class="tnq-setup-label">Given</div>'
                 f"{code_html(c.setup)}</div>{code}")
@@ -136,10 +150,7 @@ def field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) -
         "Id": html.escape(c.id, quote=False),
         "Question": render(env, "field_question.html", question=c.question.strip(), card=c),
         "Code": code,
-        "Answer": render(env, "field_answer.html", kind=c.kind, label=label, letter=pick,
-                         text=answer_text, full=full, card=c,
-                         also=accepted_forms(c.kind, answer) if key == TYPE_IN and answer else (),
-                         options=options if key == CHOICE else ()),
+        "Answer": answer_field,
         "TypeAnswer": "",
         "Options": render(env, "field_options.html", options=options, card=c) if key == CHOICE else "",
         "Explain": render(env, "field_explain.html", explain=c.explain.strip(), card=c)

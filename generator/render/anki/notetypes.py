@@ -63,6 +63,7 @@ KIND_TO_NOTE_TYPE: dict[str, str] = {
     "output": FRONT_BACK,
     "choice": CHOICE,
     "cloze": CLOZE,
+    "exercise": FRONT_BACK,  # self-graded: Anki cannot run the learner's code
 }
 
 # Jinja2 delimiters for every file in templates/anki/: Anki's own {{Field}} syntax passes through.
