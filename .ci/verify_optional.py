@@ -17,8 +17,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from generator import api
 from generator.execute.cache import Cache, package_version
-from generator.pipeline import build, load_paths
 from generator.render.cardsjson import write_cards_json
 
 REQUIREMENT = "torchvision"
@@ -33,14 +33,14 @@ def main(argv: list[str]) -> int:
     if package_version(REQUIREMENT) is None:
         print(f"verify-optional: {REQUIREMENT} is not installed in {sys.executable}'s environment", file=sys.stderr)
         return 1
-    loaded = load_paths(args.paths)
+    loaded = api.load(args.paths)
     wanted = {c.id for c in loaded.cards if REQUIREMENT in c.requires}
     if not wanted:
         print(f"verify-optional: no card in {', '.join(map(str, args.paths)) or 'the bundled deck'} "
               f"requires {REQUIREMENT}", file=sys.stderr)
         return 1
     files = sorted({Path(c.file) for c in loaded.cards if c.id in wanted})
-    result = build([*files], cache=Cache())
+    result = api.check(files, cache=Cache())
     written = write_cards_json(result.deck, args.out)
 
     bad: list[str] = []

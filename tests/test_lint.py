@@ -428,7 +428,7 @@ def test_cli_warnings_exit_codes_json_and_config(tmp_path: Path) -> None:
     bad = tmp_path / "other.conf"
     bad.write_text("ignore:\n  nope: [x]\n", encoding="utf-8")
     broken = run_tnquiz("lint", str(deck), "--config", str(bad))
-    assert broken.returncode == 1
+    assert broken.returncode == 2  # api.EXIT_INPUT
     assert f"error: {bad}:2: unknown check `nope`" in broken.stderr
     assert "Traceback" not in broken.stderr
 

@@ -150,7 +150,7 @@ cards:
 
 
 def test_bundled_deck_loads_cleanly_and_every_card_has_a_source() -> None:
-    from generator.pipeline import load_paths
+    from generator.api import load as load_paths
 
     result = load_paths([])
     assert result.problems == ()

@@ -42,14 +42,14 @@ Examples:
               help="Worker processes (default: half the CPU cores).")
 def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_path: Path | None,
                  jobs: int | None) -> None:
-    from generator.cli import _Progress
-    from generator.pipeline import load_paths
+    from generator import api
+    from generator.cli import Progress, _Error
 
     config, config_problems = load_config(config_path) if config_path else config_for(list(paths))
-    progress = _Progress()
+    progress = Progress()
     try:
-        result = lint(load_paths(list(paths)), cache=Cache(), config=config, jobs=jobs,
-                      on_total=progress.total, on_done=progress.step)
+        result = lint(api.load(list(paths)), cache=Cache(), config=config, jobs=jobs,
+                      on_total=progress.start, on_done=progress.step)
     finally:
         progress.close()
     problems = [*config_problems, *result.problems]
@@ -71,7 +71,7 @@ def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_pa
             + (f", {result.silenced} silenced by the config" if result.silenced else "")
             + f"; {result.runs} runs")
     if problems:
-        raise click.ClickException(line + f"; {len(problems)} errors")
+        raise _Error(line + f"; {len(problems)} errors", api.EXIT_INPUT)
     if strict and result.findings:
         raise click.ClickException(line + " (--strict)")
     click.echo(line, err=True)

@@ -59,13 +59,9 @@ _JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
 def write_html(deck: Deck, out_dir: Path, *, templates: Path | None = None) -> Path:
     """Write out_dir/quiz.html (cards with status 'ok') and return its path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "quiz.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(deck, templates=templates), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from generator import atomic
+
+    return atomic.write_text(Path(out_dir) / "quiz.html", render_html(deck, templates=templates))
 
 
 def render_html(deck: Deck, *, templates: Path | None = None) -> str:
