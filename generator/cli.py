@@ -191,7 +191,8 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     for hint in report.skipped_hints():
         click.echo(f"  skipped: {hint}", err=True)
     if not result.withheld and (out / "cards.json").exists():
-        from generator.quiz.decks import remember_deck  # `tnquiz quiz` with no deck studies this one
+        # `tnquiz quiz` with no deck studies this one
+        from generator.quiz.decks import remember_deck
 
         remember_deck(out / "cards.json", paths)
     if result.withheld:
