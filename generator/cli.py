@@ -190,6 +190,11 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     click.echo(_run_summary(report), err=True)
     for hint in report.skipped_hints():
         click.echo(f"  skipped: {hint}", err=True)
+    if not result.withheld and (out / "cards.json").exists():
+        # `tnquiz quiz` with no deck studies this one
+        from generator.quiz.decks import remember_deck
+
+        remember_deck(out / "cards.json", paths)
     if result.withheld:
         click.secho(result.withheld, fg="red", err=True)
     elif result.written:

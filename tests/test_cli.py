@@ -333,3 +333,18 @@ def test_build_and_check_pass_on_the_runner_warnings_once(tmp_path: Path) -> Non
         result = run_tnquiz(*command, env=env)
         assert result.returncode == 0, result.stderr
         assert result.stderr.splitlines().count("warning: TNQUIZ_SANDBOX=0: cards run without a sandbox") == 1
+
+
+def test_a_build_is_what_the_quiz_studies_next(tmp_path: Path) -> None:
+    cards = tmp_path / "mine.yaml"
+    cards.write_text("deck: Mine\ncards:\n  - id: one\n    question: q?\n    answer: 1 + 1\n", encoding="utf-8")
+    env = {"TNQUIZ_DB": str(tmp_path / "data" / "reviews.sqlite3")}
+    out = tmp_path / "out"
+    assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    quiz = run_tnquiz("quiz", "--json", cwd=elsewhere, env=env)
+    assert quiz.returncode == 0, quiz.stderr
+    d = json.loads(quiz.stdout)
+    assert d["cards_file"] == str((out / "cards.json").resolve())
+    assert d["cards_file_why"] == "the last deck built; `tnquiz quiz FOLDER` picks another"
