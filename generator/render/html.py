@@ -33,6 +33,7 @@ from generator.render.question import (
     exercise_results,
     given_result,
     shown_code,
+    source_line,
     summarize_error,
 )
 
@@ -147,8 +148,8 @@ def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
             d["hint"] = c.hint
     if c.explain:
         d["explain"] = c.explain
-    if c.source:
-        d["source"] = c.source
+    if c.source.strip():
+        d["source"] = source_line(c)
     if c.file:
         d["where"] = f"{c.file}:{c.line}" if c.line else c.file
     if bc.ran_on:
