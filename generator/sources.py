@@ -77,9 +77,11 @@ def read_table(path: Path, shown: str) -> tuple[dict[str, Note], list[Problem]]:
                     f"expected one of: {', '.join(ENTRY_FIELDS)}")
                 ok = False
         title = node.value.get("title")
-        if title is None or not isinstance(title.value, str) or not title.value.strip() or "\n" in title.value.strip():
-            bad(title.line if title else line, f"{where}: `title`: expected one line of text, "
-                f"found {found(title.plain() if title else None)}")
+        if title is None:
+            bad(line, f"{where}: missing `title`: expected one line of text (the note's title)")
+            ok = False
+        elif not isinstance(title.value, str) or not title.value.strip() or "\n" in title.value.strip():
+            bad(title.line, f"{where}: `title`: expected one line of text, found {found(title.plain())}")
             ok = False
         about = node.value.get("about")
         if about is not None and not isinstance(about.value, str):
