@@ -434,11 +434,6 @@ def test_cli_warnings_exit_codes_json_and_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "the bundled deck has 7 lint warnings left: cloze-undetermined (cat-cloze-dim, stack-cloze-dim, "
-    "permute-cloze-hwc: a negative index gives the same result; no-grad-cloze: torch.inference_mode() "
-    "does too), duplicates (print-isnan ~ isnan-bool-not-uint8, expand-minus-one ~ expand-singleton), "
-    "length (grad-fn-chain-cnn: a 106-character setup line)"))
 def test_bundled_deck_passes_lint_strict() -> None:
     result = run_tnquiz("lint", "--strict", timeout=1800)
     assert "Traceback" not in result.stderr
