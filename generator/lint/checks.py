@@ -30,24 +30,12 @@ import yaml
 
 from generator.execute.cache import Cache
 from generator.execute.runner import run_cards
+from generator.lint.names import CHECKS, CONFIG_NAME
 from generator.load import LoadResult
 from generator.model import BuiltCard, Card, Location, Outcome, Problem
 from generator.verify import verify
 
 #: Every check, by its stable name (the names used in ``lint.conf`` and in each warning).
-CHECKS: dict[str, str] = {
-    "random": "the answer changes when every seed is shifted by one",
-    "duplicates": "two cards with the same answer and the same (or nearly the same) code",
-    "true-false": "too many True/False answers in the deck, or too many of one of them",
-    "length": "a question, answer, setup, code or explanation longer than a phone screen shows",
-    "kind": "a declared `kind` that does not fit the live answer",
-    "params-leftovers": "`bool(1)` or dash-joined numbers left in a question by `params`",
-    "cloze-undetermined": "another plausible token in the blank gives the same result",
-    "contradicted": "an `expect` that the live answer contradicts",
-    "failed": "the card did not run (the other checks could not look at its answer)",
-}
-
-CONFIG_NAME = "lint.conf"
 
 # -- limits (what fits a phone screen in portrait without scrolling) -------------------------------
 MAX_QUESTION_CHARS = 300

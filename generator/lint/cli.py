@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from generator.execute.cache import Cache
-from generator.lint.checks import CHECKS, CONFIG_NAME, config_for, lint, load_config
+from generator.lint.names import CHECKS, CONFIG_NAME
 
 _CHECK_LIST = "\n".join(f"  {name:<19} {what}" for name, what in CHECKS.items())
 
@@ -44,6 +43,8 @@ def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_pa
                  jobs: int | None) -> None:
     from generator import api
     from generator.cli import Progress, _Error
+    from generator.execute.cache import Cache
+    from generator.lint.checks import config_for, lint, load_config
 
     config, config_problems = load_config(config_path) if config_path else config_for(list(paths))
     progress = Progress()
