@@ -1,17 +1,22 @@
-"""The ``tnquiz`` command line: a thin layer over the pipeline stages."""
+"""The ``tnquiz`` command line: it calls the library API (generator/api.py) and prints."""
 
 from __future__ import annotations
 
+import shutil
 import sys
-from collections import Counter
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from generator import __version__
 from generator.execute.cache import Cache
-from generator.model import BuiltCard
+from generator.model import Outcome
+
+if TYPE_CHECKING:  # the API loads on first use: `tnquiz quiz` never imports it
+    from generator import api
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 
@@ -38,61 +43,103 @@ def _report_problems(problems: Any) -> None:
         click.secho(f"error: {p}", fg="red", err=True)
 
 
-class _Progress:
-    """A progress bar on a terminal; silent otherwise."""
+def _fmt_seconds(s: float) -> str:
+    s = max(0, round(s))
+    return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
 
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.done = 0
 
-    def total(self, n: int) -> None:
-        if sys.stderr.isatty() and n:
-            self.bar = click.progressbar(length=n, label="running cards", file=sys.stderr,
-                                         show_pos=True, item_show_func=lambda x: x)
-            self.bar.__enter__()
+class Progress:
+    """Progress on stderr while cards run: one redrawn line on a terminal; without one (CI, a log
+    file), a plain line every ``every`` seconds. The ETA is the rate of the cards run so far applied
+    to those left; none before ``min_cards`` have run (cached cards cost nothing and say nothing)."""
 
-    def step(self, outcome: Any) -> None:
+    def __init__(self, *, tty: bool | None = None, every: float = 5.0, min_cards: int = 3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.every = every
+        self.min_cards = min_cards
+        self.clock = clock
+        self.total = self.done = self.ran = 0
+        self.started = self.last_print = 0.0
+        self.first_run: float | None = None  # when the first card that runs started (its worker too)
+        self.drawn = False
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self.last_print = self.clock()
+
+    def eta(self) -> float | None:
+        if self.ran < self.min_cards or self.first_run is None:
+            return None
+        rate = self.ran / max(self.clock() - self.first_run, 1e-6)
+        return (self.total - self.done) / rate
+
+    def line(self) -> str:
+        text = f"running cards: {self.done}/{self.total}"
+        eta = self.eta()
+        if eta is not None and self.done < self.total:
+            text += f", about {_fmt_seconds(eta)} left"
+        return text
+
+    def step(self, outcome: Outcome) -> None:
+        now = self.clock()
         self.done += 1
-        if self.bar is not None:
-            self.bar.update(1, outcome.card.id)
+        if outcome.executed:
+            if self.first_run is None:
+                self.first_run = self.started
+            self.ran += 1
+        if self.tty:
+            if now - self.last_print >= 0.1 or self.done == self.total:
+                width = shutil.get_terminal_size().columns - 1  # a wrapped line cannot be redrawn
+                self._draw(f"\r\x1b[K{f'{self.line()} [{outcome.card.id}]'[:width]}")
+                self.drawn, self.last_print = True, now
+        elif now - self.last_print >= self.every and self.done < self.total:
+            click.echo(self.line(), err=True)
+            self.last_print = now
+
+    def warn(self, line: str) -> None:
+        """A ``warning: ...`` line, below the progress line (drawn again with the next card)."""
+        self.close()
+        click.secho(line, fg="yellow", err=True)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        if self.drawn:
+            self._draw("\r\x1b[K")
+            self.drawn = False
 
-
-def _run(paths: tuple[Path, ...], device: str | None, jobs: int | None, no_cache: bool,
-         on_workers: Any = None, isolation: str = "auto") -> Any:
-    from generator.pipeline import build
-
-    progress = _Progress()
-    try:
-        return build(list(paths), cache=_cache(no_cache), device=device, jobs=jobs,
-                     on_total=progress.total, on_done=progress.step, on_workers=on_workers,
-                     isolation=isolation)
-    finally:
-        progress.close()
-
-
-def _summary(cards: tuple[BuiltCard, ...], ran: int) -> str:
-    counts = Counter(c.status for c in cards)
-    skipped = Counter((c.reason or "").split(":", 1)[0] for c in cards if c.status == "skipped")
-    parts = [f"{counts['ok']} ok"]
-    if counts["skipped"]:
-        parts.append(f"{counts['skipped']} skipped (" + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) + ")")
-    parts.append(f"{counts['failed']} failed")
-    return f"{len(cards)} cards: " + ", ".join(parts) + f"; {ran} run, {sum(c.cached for c in cards)} from cache"
+    @staticmethod
+    def _draw(text: str) -> None:
+        sys.stderr.write(text)  # not click.echo: it strips the erase code where it sees no terminal
+        sys.stderr.flush()
 
 
 DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
-                      help="Run every card on this device (default: each card's own `device`).")
+                      help="Run every card on this device (default: each card's own `device`). "
+                           "`cuda` where there is no GPU is an error.")
 JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
                     help="Worker processes (default: half the CPU cores; each keeps about two busy).")
 ISOLATION = click.option("--isolation", type=click.Choice(["auto", "fork"]), default="auto", show_default=True,
                          help="fork: every card in a fresh process; auto: cards that provably leave no "
                               "trace share one (same answers, faster; see docs/isolation.md).")
 NO_CACHE = click.option("--no-cache", is_flag=True, help="Run every card again; do not read or write the cache.")
+
+
+def _Error(message: str, code: int) -> click.ClickException:
+    """``Error: MESSAGE`` on stderr, exit ``code`` (one of api.EXIT_*)."""
+    error: click.ClickException = type("Error", (click.ClickException,), {"exit_code": code})(message)
+    return error
+
+
+def _usage(e: ValueError) -> click.ClickException:
+    from generator import api
+
+    return _Error(str(e), api.EXIT_INPUT)
+
+
+def _run_summary(report: api.Report) -> str:
+    if not report.cards:
+        return str(report.totals)
+    return f"{report.totals}; {report.ran} run, {report.cached} from cache"
 
 
 @main.command()
@@ -111,35 +158,55 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
     """Run every card and write the Anki deck, the HTML quiz and cards.json.
 
     With no PATHS, builds the bundled deck. PATHS are YAML card files or folders of them.
+    A card that fails, or whose `expect` PyTorch contradicts, is reported and left out (exit 1).
+    A card file that cannot be loaded, or a path that does not exist, writes nothing and leaves
+    --out as it was (exit 2), so a typo never drops cards from a deck.
 
     \b
     Examples:
       tnquiz build                          # bundled deck -> build/
       tnquiz build cards/ my-cards.yaml -o out/
-      tnquiz build --device cuda --jobs 4   # run on the GPU
+      tnquiz build --device auto --jobs 4   # cards on the GPU where there is one
       tnquiz build --no-cache               # run everything again
     """
-    from generator.render import prepare, render_all
+    from generator import api
 
-    result = _run(paths, device, jobs, no_cache, on_workers=prepare, isolation=isolation)  # renderers load meanwhile
-    _report_problems(result.problems)
-
+    progress = Progress()
     try:
-        written = render_all(result.deck, out, templates=templates, split=split)
+        result = api.build(paths, out, cache=_cache(no_cache), device=device, jobs=jobs,
+                           templates=templates, split=split, on_total=progress.start, isolation=isolation,
+                           on_done=progress.step, on_warning=progress.warn,
+                           on_wait=lambda: click.echo(f"waiting for another build into {out}/ to finish", err=True))
+    except api.UsageError as e:
+        raise _usage(e) from e
     except OSError as e:
         raise click.ClickException(f"{out}: cannot write the outputs: {e.strerror or e}") from e
-    for c in result.failed:
-        click.secho(f"failed: {c.reason}", fg="red", err=True)
-    for c in result.cards:
+    finally:
+        progress.close()
+    report = result.report
+    _report_problems(report.problems)
+    for c in report.cards:
+        if c.status in ("failed", "error"):
+            label = "failed" if c.status == "failed" else "error"
+            click.secho(f"{label}: {api.failure(c)}", fg="red", err=True)
         for p in c.problems:
             click.secho(f"warning: {p}", fg="yellow", err=True)
-    click.echo(_summary(result.cards, result.ran), err=True)
-    if written:
-        click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+    click.echo(_run_summary(report), err=True)
+    for hint in report.skipped_hints():
+        click.echo(f"  skipped: {hint}", err=True)
+    if not result.withheld and (out / "cards.json").exists():
+        # `tnquiz quiz` with no deck studies this one
+        from generator.quiz.decks import remember_deck
+
+        remember_deck(out / "cards.json", paths)
+    if result.withheld:
+        click.secho(result.withheld, fg="red", err=True)
+    elif result.written:
+        click.echo("wrote " + ", ".join(str(p) for p in result.written), err=True)
     else:
         click.echo(f"{out}/ is up to date", err=True)
-    if result.failed or result.problems:
-        raise SystemExit(1)
+    if result.exit_code:
+        raise SystemExit(result.exit_code)
 
 
 @main.command()
@@ -153,67 +220,60 @@ def check(paths: tuple[Path, ...], device: str | None, jobs: int | None, isolati
 
     Reports, doctest-style, every `expect` that the live answer contradicts, every `raises` that
     did not raise, every unexpected exception, crash and timeout, and every format error.
-    Exits 1 on any.
+    Exits 1 on any card problem, 2 when a card file cannot be loaded.
 
     \b
     Examples:
       tnquiz check                      # the bundled deck
       tnquiz check cards/shapes.yaml
     """
-    result = _run(paths, device, jobs, no_cache, isolation=isolation)
-    failures = [str(p) for p in result.problems]
-    for c in result.cards:
-        if c.status == "failed":
-            failures.append(c.reason or f"{c.card.location} [{c.id}]: failed")
-        failures.extend(c.problems)
-    for f in failures:
+    from generator import api
+
+    progress = Progress()
+    try:
+        report = api.check(paths, cache=_cache(no_cache), device=device, jobs=jobs, isolation=isolation,
+                           on_total=progress.start, on_done=progress.step, on_warning=progress.warn)
+    except api.UsageError as e:
+        raise _usage(e) from e
+    finally:
+        progress.close()
+    for f in report.failures:
         click.echo(f + "\n" + "-" * 70)
-    counts = Counter(c.status for c in result.cards)
-    line = (f"{len(result.cards)} cards checked: {counts['ok']} ok, {counts['skipped']} skipped, "
-            f"{len(failures)} problems")
-    if failures:
-        raise click.ClickException(line)
+    failures = report.failures
+    line = f"{report.totals}; {api.plural(len(failures), 'problem')}"
+    if not report.cards and not failures:
+        line = f"no cards to check; {line}"
+    if report.exit_code:
+        raise _Error(line, report.exit_code)
     click.echo(line)
 
 
 @main.command("list")
 @PATHS
-@click.option("--deck", default=None, help="Only cards in this deck (or its sub-decks).")
-@click.option("--tag", default=None, help="Only cards with this tag.")
-def list_(paths: tuple[Path, ...], deck: str | None, tag: str | None) -> None:
+@click.option("--deck", default=None, help="Only cards in this deck or its sub-decks (case-insensitive, as in `quiz`).")
+@click.option("--tag", "tags", multiple=True, help="Only cards with this tag (repeat for any of several).")
+def list_(paths: tuple[Path, ...], deck: str | None, tags: tuple[str, ...]) -> None:
     """List the cards with their kind, deck and status (from the cache; runs nothing).
 
     \b
     Examples:
       tnquiz list
-      tnquiz list --deck PyTorch::Tensors --tag squeeze
+      tnquiz list --deck pytorch::tensors --tag squeeze
     """
-    from generator.execute.runner import lookup
-    from generator.pipeline import load_paths
-    from generator.verify import verify
+    from generator import api
 
-    loaded = load_paths(list(paths))
-    _report_problems(loaded.problems)
-    cache = _cache()
-    rows = []
-    for card in loaded.cards:
-        if deck and not (card.deck == deck or card.deck.startswith(deck + "::")):
-            continue
-        if tag and tag not in card.tags:
-            continue
-        known = lookup(card, cache)
-        if known is None:
-            status, kind = "not run", card.kind or "?"
-        else:
-            built = verify(known)
-            status, kind = built.status, built.card.kind
-        rows.append((card.id, kind, card.deck, status))
-    if not rows:
+    listing = api.list_cards(paths, deck=deck, tags=tags, cache=_cache())
+    _report_problems(listing.problems)
+    if listing.rows:
+        rows = [("ID", "KIND", "DECK", "STATUS")] + [(r.id, r.kind, r.deck, r.status) for r in listing.rows]
+        w = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            click.echo(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    elif deck or tags:
         click.echo("no cards match", err=True)
-        return
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        click.echo(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    click.echo(str(listing.totals), err=True)
+    if listing.exit_code:
+        raise SystemExit(listing.exit_code)
 
 
 @main.group()
@@ -238,8 +298,10 @@ def cache_info() -> None:
 @cache.command("clear")
 def cache_clear() -> None:
     """Delete every cached result (the next build runs every card)."""
+    from generator import api
+
     c = _cache()
-    click.echo(f"removed {c.clear()} results from {c.root}")
+    click.echo(f"removed {api.clear_cache(c)} results from {c.root}")
 
 
 def _register_quiz() -> None:
@@ -250,6 +312,15 @@ def _register_quiz() -> None:
 
 
 _register_quiz()
+
+
+def _register_lint() -> None:
+    from generator.lint.cli import lint_command  # torch-free: cards run in workers
+
+    main.add_command(lint_command)
+
+
+_register_lint()
 
 
 def _register_import() -> None:

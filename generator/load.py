@@ -8,6 +8,7 @@ field is checked through the table in ``generator.fields``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -19,6 +20,7 @@ from typing import Any
 from generator.fields import BY_NAME, FIELDS, NAMES, Bad, found, hint
 from generator.fields import _tags as check_tags
 from generator.model import Card, Location, Problem
+from generator.sources import Note, find_tables, read_table, titles_for
 from generator.yamltree import Node, Soft, YamlError, check_size, compose, decode, printable
 
 DECK_FIELDS = ("deck", "tags", "defaults", "cards")
@@ -66,6 +68,16 @@ def display_path(path: Path, root: Path | None = None) -> str:
 
 def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
     files, problems = discover(paths)
+    tables = find_tables(list(paths))
+    notes: dict[str, Note] = {}
+    for table in tables:
+        entries, table_problems = read_table(table, display_path(table, root))
+        problems.extend(table_problems)
+        for name, note in entries.items():
+            if name in notes and notes[name] != note:
+                problems.append(Problem(Location(display_path(table, root), 0), None,
+                                        f"`{name}`: expected one entry per note file, found another in an earlier sources table"))
+            notes.setdefault(name, note)
     cards: list[Card] = []
     seen: dict[str, Card] = {}
     shown_files: list[str] = []
@@ -81,6 +93,12 @@ def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
                                         f"duplicate id: expected ids unique across all files, found `{card.id}` also at {other.location}"))
                 continue
             seen[card.id] = card
+            if tables and card.source:
+                titles, wrong = titles_for(card.source, notes)
+                if wrong:
+                    problems.extend(Problem(card.location, card.id, f"`source`: {w}") for w in wrong)
+                    continue
+                card = dataclasses.replace(card, source_titles=titles)
             cards.append(card)
     return LoadResult(tuple(cards), tuple(problems), tuple(shown_files))
 

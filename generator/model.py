@@ -75,6 +75,8 @@ class Card:
     explain: str = ""
     tags: tuple[str, ...] = ()
     source: str = ""
+    # (note file, title) of each note `source` names, from the sources table (generator/sources.py)
+    source_titles: tuple[tuple[str, str], ...] = ()
     requires: tuple[str, ...] = ()
     device: str = "cpu"
     seed: int = 0
@@ -336,6 +338,7 @@ class BuiltCard:
             "expect": c.expect,
             "explain": c.explain,
             "source": c.source,
+            "source_titles": dict(c.source_titles),
             "requires": list(c.requires),
             "device": c.device,
             "seed": c.seed,
@@ -374,6 +377,7 @@ class BuiltCard:
             explain=d.get("explain", ""),
             tags=tuple(d.get("tags", ())),
             source=d.get("source", ""),
+            source_titles=_source_titles(d.get("source_titles", {})),
             requires=tuple(d.get("requires", ())),
             device=d.get("device", "cpu"),
             seed=int(d.get("seed", 0)),
@@ -406,6 +410,12 @@ class Graded:
 
     correct: bool | None
     message: str
+
+
+def _source_titles(v: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(t, str) for k, t in v.items()):
+        raise ValueError(f"source_titles must map note files to titles, found {type(v).__name__}")
+    return tuple(v.items())
 
 
 def _check_exercise(card: Card) -> None:

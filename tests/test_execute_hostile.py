@@ -221,4 +221,6 @@ def test_list_reads_wrong_shaped_cache_entries_without_a_traceback(write_cards, 
     proc = run_tnquiz("list", str(cards[0].file), env={"TNQUIZ_CACHE_DIR": str(cache.root)}, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert [line.split()[-2:] for line in proc.stdout.splitlines()] == [["not", "run"]] * 3
+    header, *rows = proc.stdout.splitlines()
+    assert header.split() == ["ID", "KIND", "DECK", "STATUS"]
+    assert [line.split()[-2:] for line in rows] == [["not", "run"]] * 3

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from generator.api import check
 from generator.execute.cache import Cache
 from generator.execute.runner import Grader
 from generator.load import load
 from generator.model import BuiltCard, Deck
-from generator.pipeline import build
 
 HWC = """\
   - id: ex-hwc
@@ -119,7 +119,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltCard]:
     variants:
       - H, k = 10, 3
 """, encoding="utf-8")
-    result = build([d / "ex.yaml"], cache=Cache(d / "cache"))
+    result = check([d / "ex.yaml"], cache=Cache(d / "cache"))
     assert result.problems == ()
     # through cards.json, as the quiz reads it
     deck = Deck.from_dict(json.loads(json.dumps(result.deck.to_dict())))

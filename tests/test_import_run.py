@@ -161,7 +161,7 @@ def test_drafts_build_with_check_and_every_contradiction_is_an_expect_mismatch(t
     mismatches = [ln for ln in c.stdout.splitlines() if "expect contradicted by PyTorch" in ln]
     assert [m.split(" [")[1].split("]")[0] for m in mismatches] == [
         "shapes-notes-on-shapes-2", "shapes-random-2"]
-    assert "9 cards checked: 6 ok, 0 skipped, 3 problems" in c.stderr  # + the `error` claim's exception
+    assert "9 cards: 6 ok, 2 contradicted, 1 failed; 3 problems" in c.stderr  # the `error` claim raised
     text = (out / "shapes.yaml").read_text(encoding="utf-8")
     assert "The note claims:\n    torch.Size([2, 3])\n    but PyTorch" in text
 
@@ -257,8 +257,8 @@ v.sum()  # tensor(3)
     assert [(c["file"], c["line"], c["verdict"]) for c in doc["claims"]] == [
         ("notes/a/x.md", 7, "error"), ("notes/a/x.md", 11, "confirmed"), ("notes/b/x.txt", 3, "confirmed")]
     assert doc["claims"][0]["actual"].startswith("SyntaxError")
-    assert "draft: drafts/x.yaml: new (1 cards)" in r.stderr
-    assert "draft: drafts/b-x.yaml: new (1 cards)" in r.stderr
+    assert "draft: drafts/x.yaml: new (1 card)" in r.stderr
+    assert "draft: drafts/b-x.yaml: new (1 card)" in r.stderr
     (tmp_path / "notes" / "prose.md").write_text("Just words.\n", encoding="utf-8")
     r = run_tnquiz("import", "notes/prose.md", "--out", "drafts", cwd=tmp_path)
     assert r.stderr == "draft: notes/prose.md: no claim tied to code, no draft\n"
@@ -267,7 +267,7 @@ v.sum()  # tensor(3)
     assert "\n# x.md:7: no card: its code does not compile (line 3: SyntaxError: invalid syntax)\n" in draft
     c = run_tnquiz("check", "drafts", cwd=tmp_path)
     assert c.returncode == 0, c.stdout + c.stderr
-    assert "2 cards checked: 2 ok, 0 skipped, 0 problems" in c.stdout
+    assert "2 cards: 2 ok; 0 problems" in c.stdout
 
 
 def test_doctest_and_ipython_sessions_are_checked(tmp_path: Path) -> None:

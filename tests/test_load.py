@@ -150,7 +150,7 @@ cards:
 
 
 def test_bundled_deck_loads_cleanly_and_every_card_has_a_source() -> None:
-    from generator.pipeline import load_paths
+    from generator.api import load as load_paths
 
     result = load_paths([])
     assert result.problems == ()
@@ -405,3 +405,60 @@ def test_absurd_values_are_located_problems(write_cards) -> None:  # type: ignor
     p = write_cards(card_with("choices: ['" + "-" * 100_000 + "1']"))
     (msg,) = problems_of(p)  # which error CPython's compiler gives for this depends on its version
     assert re.fullmatch(re.escape(f"{p}:6 [abc]: `choices[0]`: expected valid Python, found ") + r"(code Python cannot compile \((MemoryError|RecursionError).*\)|a SyntaxError: .+)", msg)
+
+
+SOURCED_CARDS = """\
+deck: D
+cards:
+  - id: titled
+    question: q
+    answer: "1"
+    source: "a.txt#intro; https://pytorch.org/docs/stable/x.html#y; a book"
+  - id: no-section
+    question: q
+    answer: "1"
+    source: a.txt
+  - id: typo-file
+    question: q
+    answer: "1"
+    source: "b.txt#intro"
+  - id: unknown-section
+    question: q
+    answer: "1"
+    source: "a.txt#outro"
+"""
+
+
+def test_the_sources_table_titles_cards_and_a_card_citing_what_it_lacks_fails_alone(write_cards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards(SOURCED_CARDS)
+    (tmp_path / "sources.conf").write_text('a.txt:\n  title: Notes A\n  sections: [intro, body]\n', encoding="utf-8")
+    for paths in ([p], [tmp_path]):  # a card file names the table beside it, as its folder does
+        result = load(paths)
+        assert {c.id: c.source_titles for c in result.cards} == {"titled": (("a.txt", "Notes A"),),
+                                                                 "no-section": (("a.txt", "Notes A"),)}
+        assert [re.sub(r"^.*?cards\.yaml", "cards.yaml", str(x)) for x in result.problems] == [
+            "cards.yaml:11 [typo-file]: `source`: expected a note file listed in sources.conf, found `b.txt` (did you mean `a.txt`?)",
+            "cards.yaml:15 [unknown-section]: `source`: expected a section of `a.txt` listed in sources.conf, found `outro` (did you mean `intro`?)",
+        ]
+    (tmp_path / "sources.conf").unlink()  # no table: every source is shown as written
+    assert [c.source_titles for c in load([p]).cards] == [()] * 4
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ("a.txt: Notes A\nb.txt:\n  title: B\n", ["sources.conf:1: `a.txt`: expected a mapping with `title`, found a string 'Notes A'"]),
+    ("a.txt:\n  titel: A\n", ["sources.conf:2: `a.txt`: unknown field `titel` (did you mean `title`?); expected one of: title, about, sections",
+                              "sources.conf:1: `a.txt`: missing `title`: expected one line of text (the note's title)"]),
+    ("a.txt:\n  title: A\n  sections: [x, x]\n", ["sources.conf:3: `a.txt`: `sections`: expected each section once, found x twice"]),
+    ("a.txt:\n  title: A\n  sections: x\n", ["sources.conf:3: `a.txt`: `sections`: expected a list of section names (text without `;`), found a string 'x'"]),
+    ("a#b.txt:\n  title: A\n", ["sources.conf:1: expected a note file name (no `#`, `;` or surrounding spaces), found `a#b.txt`"]),
+    ("- a.txt\n", ["sources.conf:1: expected a mapping of note files to `title` (and optional `about`, `sections`), found a list"]),
+    ("a.txt: [\n", None),
+])
+def test_sources_table_errors_are_located(write_cards, tmp_path: Path, table: str, expected: list[str] | None) -> None:  # type: ignore[no-untyped-def]
+    p = write_cards(SOURCED_CARDS)
+    (tmp_path / "sources.conf").write_text(table, encoding="utf-8")
+    shown = [re.sub(r"^.*?sources\.conf", "sources.conf", str(x)) for x in load([p]).problems if "sources.conf:" in str(x)]
+    if expected is None:  # broken YAML: one located problem, the cards that cite the table fail alone
+        assert len(shown) == 1 and shown[0].startswith("sources.conf:")
+    else:
+        assert shown == expected

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from test_html import CONTRAST_JS, Page, browser  # noqa: F401  (the browser fix
 from generator.grading import grade
 from generator.model import Answer, BuiltCard, Card, Deck
 from generator.quiz import ui
-from generator.quiz.session import Counts, Item
+from generator.quiz.scheduler import make_scheduler, new_card, outcomes
+from generator.quiz.session import Counts, Item, Reveal
 from generator.render.anki import write_apkg
 from generator.render.html import write_html
 from generator.render.question import (
@@ -34,6 +36,7 @@ from generator.render.question import (
     cloze_span,
     option_label,
     question_side,
+    source_line,
     summarize_error,
 )
 
@@ -58,6 +61,9 @@ LINSPACE_ERROR = (
 STATE_DICT_ERROR = ('RuntimeError: Error(s) in loading state_dict for Linear:\n\tMissing key(s) in '
                     'state_dict: "weight", "bias". \n\tUnexpected key(s) in state_dict: "fc.weight", '
                     '"fc.bias". ')
+
+
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def error(text: str) -> Answer:
@@ -247,3 +253,31 @@ def test_anki_cards_meet_wcag_aa_contrast(tmp_path: Path, col: Collection, brows
     finally:
         ctx.close()
     assert problems == [], problems
+
+
+@pytest.mark.browser
+def test_every_output_shows_the_same_source_line(tmp_path: Path, col: Collection, browser: Any) -> None:  # noqa: F811
+    """A note the sources table knows reads "TITLE § SECTION (FILE)"; a URL stays as written."""
+    base = sample_deck()
+    bc = dataclasses.replace(base.cards[0], card=dataclasses.replace(
+        base.cards[0].card, source="a_1.txt#3.3 Pooling Layer; https://pytorch.org/docs/#cat",
+        source_titles=(("a_1.txt", "PyTorch 笔记 (\"PyTorch notes\")"),)))
+    deck = dataclasses.replace(base, cards=(bc,))
+    line = source_line(bc.card)
+    assert line == 'PyTorch 笔记 ("PyTorch notes") § 3.3 Pooling Layer (a_1.txt); https://pytorch.org/docs/#cat'
+    import_apkg(col, write_apkg(deck, tmp_path / "anki")[0])
+    (cid,) = col.find_cards("")
+    anki = visible_text(re.sub(r"<style>.*?</style>", "", col.get_card(cid).answer(), flags=re.S))
+    p = Page(browser, write_html(deck, tmp_path / "html").as_uri(), viewport={"width": 1000, "height": 900})
+    try:
+        p.page.click("#b-show")
+        page = p.page.inner_text(".src")
+    finally:
+        p.close()
+    console = Console(file=io.StringIO(), width=300, color_system=None, highlight=False)
+    ui.render_reveal(console, Reveal(item=Item(card=bc, state=None), typed="", verdict=None,
+                                     outcomes=outcomes(make_scheduler(fuzz=False), new_card(bc.id, NOW), NOW),
+                                     proposed=None, reviewed_at=NOW, answer_ms=None))
+    terminal = console.file.getvalue()  # type: ignore[attr-defined]
+    for output, text in (("anki", anki), ("page", page), ("terminal", terminal)):
+        assert f"Source: {line}" in flat(text), (output, flat(text))

@@ -174,7 +174,7 @@ def test_quiz_and_stats_never_import_torch(env: dict[str, str]) -> None:
         mods = [line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time")]
         assert "generator.quiz.session" in mods or "generator.quiz.stats" in mods
         heavy = [m for m in mods if m.split(".")[0] in ("torch", "numpy", "genanki", "jinja2")
-                 or m in ("generator.execute.runner", "generator.execute.worker", "generator.pipeline")]
+                 or m in ("generator.execute.runner", "generator.execute.worker", "generator.api")]
         assert heavy == [], heavy
     # the interactive path too (ui, rich): import everything and look at sys.modules
     probe = ("import sys, generator.cli, generator.quiz.cli, generator.quiz.ui, generator.quiz.stats, "

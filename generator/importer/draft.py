@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from generator.api import plural
 from generator.atomic import write_text
 from generator.grading import matches
 from generator.importer.check import Checked, ImportResult
@@ -43,8 +44,8 @@ class Written:
             return f"{self.note}: no claim tied to code, no draft"
         if self.status == "beside":
             return (f"{self.edited}: edited since it was drafted, left as it is; "
-                    f"wrote the new draft beside it: {self.path} ({self.cards} cards)")
-        return f"{self.path}: {self.status} ({self.cards} cards)"
+                    f"wrote the new draft beside it: {self.path} ({plural(self.cards, 'card')})")
+        return f"{self.path}: {self.status} ({plural(self.cards, 'card')})"
 
 
 def slug(text: str, limit: int = 40) -> str:

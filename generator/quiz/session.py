@@ -27,6 +27,8 @@ from generator.quiz.scheduler import (
 )
 from generator.quiz.store import Store, StoredState
 from generator.quiz.terminal import might_need_escaping, visible, visible_data
+from generator.select import in_deck as in_deck  # re-exported: the quiz tests use it
+from generator.select import matches
 
 DEFAULT_NEW_PER_DAY = 20
 #: A card due within this much of now counts as due (like Anki's learn-ahead limit): a card rated
@@ -86,27 +88,11 @@ def root_deck(deck: str) -> str:
     return deck.split("::", 1)[0].strip()
 
 
-def in_deck(card_deck: str, wanted: str) -> bool:
-    """``PyTorch::Tensors::Shapes`` is in ``PyTorch`` and ``pytorch::tensors`` (whole ``::`` parts)."""
-    have = [p.strip().lower() for p in card_deck.split("::")]
-    want = [p.strip().lower() for p in wanted.split("::")]
-    return have[: len(want)] == want
-
-
 def select_cards(cards: Iterable[BuiltCard], deck: str | None = None,
                  tags: Sequence[str] = ()) -> list[BuiltCard]:
     """The quizzable cards: status ``ok``, in ``deck`` (or a sub-deck), carrying any of ``tags``."""
-    want_tags = {t.lower() for t in tags}
-    out = []
-    for c in cards:
-        if c.status != "ok" or c.answer is None:
-            continue
-        if deck and not in_deck(c.card.deck, deck):
-            continue
-        if want_tags and not want_tags & {t.lower() for t in c.card.tags}:
-            continue
-        out.append(c)
-    return out
+    return [c for c in cards
+            if c.status == "ok" and c.answer is not None and matches(c.card.deck, c.card.tags, deck, tags)]
 
 
 def is_self_graded(card: BuiltCard) -> bool:

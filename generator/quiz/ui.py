@@ -23,7 +23,7 @@ from generator.model import BuiltCard, Graded
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
 from generator.quiz.session import Counts, Item, Reveal, Session, Summary, is_self_graded
 from generator.quiz.store import StoreError
-from generator.render.question import option_label, question_side, summarize_error
+from generator.render.question import option_label, question_side, source_line, summarize_error
 
 CODE_STYLE = "bold cyan"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
@@ -163,7 +163,7 @@ def _render_tail(console: Console, reveal: Reveal) -> None:
         console.print()
         console.print(inline(c.explain.strip()))
     if c.source.strip():
-        console.print(Text(f"Source: {c.source.strip()}", style="dim"))
+        console.print(Text(f"Source: {source_line(c)}", style="dim"))
     console.print()
     console.print(rating_line(reveal))
 

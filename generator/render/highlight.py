@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import html
 import json
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -42,8 +41,10 @@ def lex_python(code: str) -> tuple[tuple[str, str], ...]:
     (``load_memo``/``save_memo``), so a rebuild after a one-card edit lexes one snippet.
     """
     global _memo_dirty
-    key = hashlib.sha256(code.encode()).hexdigest()
+    key = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
     hit = _memo.get(key)
+    if hit is not None and "".join(t for _, t in hit) != code:
+        hit = None  # a memo entry that does not spell this code is never trusted
     if hit is None:
         from pygments.lexers import PythonLexer
 
@@ -62,21 +63,43 @@ def load_memo(path: Path) -> None:
     if path in _memo_loaded:
         return
     _memo_loaded.add(path)
-    with contextlib.suppress(OSError, ValueError, TypeError):
+    try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("pygments") == _pygments_version():
-            _memo.update({k: tuple((c, t) for c, t in v) for k, v in data["tokens"].items()})
+    except (OSError, ValueError):
+        return  # missing or unreadable: lex again (and rewrite it)
+    _memo.update(_valid_memo(data))
+
+
+_CLASS_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _valid_memo(data: Any) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The entries of a memo file that have the right shape; nothing from a file of another shape
+    or pygments version. A token's class must be a plain class name (it lands in an attribute)."""
+    if not isinstance(data, dict) or data.get("pygments") != _pygments_version():
+        return {}
+    tokens = data.get("tokens")
+    if not isinstance(tokens, dict):
+        return {}
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for k, v in tokens.items():
+        if not isinstance(v, list):
+            continue
+        pairs = [tuple(p) for p in v if isinstance(p, list) and len(p) == 2
+                 and all(isinstance(x, str) for x in p) and _CLASS_RE.fullmatch(p[0])]
+        if len(pairs) == len(v):
+            out[k] = tuple((c, t) for c, t in pairs)
+    return out
 
 
 def save_memo(path: Path) -> None:
     global _memo_dirty
     if not _memo_dirty:
         return
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pygments": _pygments_version(), "tokens": _memo}), encoding="utf-8")
-        os.replace(tmp, path)
+    from generator import atomic
+
+    with contextlib.suppress(OSError):  # only a speed-up: a build never fails for it
+        atomic.write_text(path, json.dumps({"pygments": _pygments_version(), "tokens": _memo}))
         _memo_dirty = False
 
 

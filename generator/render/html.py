@@ -33,6 +33,7 @@ from generator.render.question import (
     exercise_results,
     given_result,
     shown_code,
+    source_line,
     summarize_error,
 )
 
@@ -59,13 +60,9 @@ _JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
 def write_html(deck: Deck, out_dir: Path, *, templates: Path | None = None) -> Path:
     """Write out_dir/quiz.html (cards with status 'ok') and return its path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "quiz.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(deck, templates=templates), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from generator import atomic
+
+    return atomic.write_text(Path(out_dir) / "quiz.html", render_html(deck, templates=templates))
 
 
 def render_html(deck: Deck, *, templates: Path | None = None) -> str:
@@ -151,8 +148,8 @@ def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
             d["hint"] = c.hint
     if c.explain:
         d["explain"] = c.explain
-    if c.source:
-        d["source"] = c.source
+    if c.source.strip():
+        d["source"] = source_line(c)
     if c.file:
         d["where"] = f"{c.file}:{c.line}" if c.line else c.file
     if bc.ran_on:

@@ -12,6 +12,9 @@ What a learner sees before answering is the same everywhere:
 Each output draws the blank its own way (Anki's ``{{c1::...}}``, a slot in the page, :data:`BLANK`
 in the terminal), but always at the place :func:`cloze_span` gives.
 
+The answer side ends with the card's source as :func:`source_line` writes it: each note file the
+sources table knows as "TITLE § SECTION (FILE)", anything else as written.
+
 Long error answers are shown as the exception type and the line that matters
 (:func:`summarize_error`), with the full message available on request in every output.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.model import Answer, BuiltCard
+from generator.model import Answer, BuiltCard, Card
 
 #: How the terminal writes a cloze blank (the page and Anki draw their own slot at the same place).
 BLANK = "____"
@@ -33,6 +36,24 @@ ERROR_SUMMARY_CHARS = 120
 #: The label above a cloze card's given result, by the kind of live answer.
 RESULT_LABELS = {"error": "Raises", "output": "Prints"}
 DEFAULT_RESULT_LABEL = "Result"
+
+
+def source_line(card: Card) -> str:
+    """The card's ``source`` as every output shows it: note files by title, section and file name."""
+    titles = dict(card.source_titles)
+    parts = []
+    for part in (p.strip() for p in card.source.split(";")):
+        name, has_section, section = part.partition("#")
+        title = titles.get(name.strip())
+        if not part:
+            continue
+        if title is None:
+            parts.append(part)
+        elif has_section and section.strip():
+            parts.append(f"{title} § {section.strip()} ({name.strip()})")
+        else:
+            parts.append(f"{title} ({name.strip()})")
+    return "; ".join(parts)
 
 
 def shown_code(code: str) -> str:

@@ -25,6 +25,7 @@ from generator.render.question import (
     given_result,
     option_label,
     shown_code,
+    source_line,
     summarize_error,
 )
 
@@ -155,7 +156,7 @@ def field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) -
         "Options": render(env, "field_options.html", options=options, card=c) if key == CHOICE else "",
         "Explain": render(env, "field_explain.html", explain=c.explain.strip(), card=c)
         if c.explain.strip() else "",
-        "Source": render(env, "field_source.html", source=c.source.strip(), card=c)
+        "Source": render(env, "field_source.html", source=source_line(c), card=c)
         if c.source.strip() else "",
         "Verified": render(env, "field_verified.html", torch_version=bc.torch_version or deck.torch_version,
                            ran_on=bc.ran_on, id=c.id, card=c),

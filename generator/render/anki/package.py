@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from generator.atomic import atomic_path
 from generator.render.anki.ids import deck_id, deck_path, unique_ids
 
 
@@ -70,8 +71,9 @@ def write_package(path: Path, notes: list[Note], models: dict[int, dict[str, Any
     note_ids = unique_ids((n.guid for n in notes), "tnquiz-nid", set())
     card_ids = unique_ids((n.guid for n in notes), "tnquiz-cid", set(note_ids.values()))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tnquiz-anki-", dir=path.parent) as tmp:
+    # the SQLite file goes to the system temp dir, the package straight to an atomic temp file
+    # beside `path`: a killed build leaves no folder in --out and the old .apkg whole
+    with tempfile.TemporaryDirectory(prefix="tnquiz-anki-") as tmp:
         db = Path(tmp) / "collection.anki2"
         conn = sqlite3.connect(db)
         try:
@@ -112,13 +114,11 @@ def write_package(path: Path, notes: list[Note], models: dict[int, dict[str, Any
         finally:
             conn.close()
 
-        tmp_apkg = Path(tmp) / "out.apkg"
         date = _zip_date()
-        with zipfile.ZipFile(tmp_apkg, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with atomic_path(path) as tmp_apkg, zipfile.ZipFile(tmp_apkg, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, data in (("collection.anki2", db.read_bytes()), ("media", b"{}")):
                 info = zipfile.ZipInfo(name, date_time=date)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = 3
                 info.external_attr = 0o100644 << 16
                 zf.writestr(info, data)
-        os.replace(tmp_apkg, path)
