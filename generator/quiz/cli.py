@@ -221,13 +221,20 @@ def _interactive(queue: Queue, store: Store, now: datetime, ids: list[str], chos
 
 class _BackgroundGrader:
     """The exercise grader (``generator.execute.runner.Grader``), imported and started on a thread:
-    the first question is on screen at once, and torch's import in the worker overlaps the reading."""
+    the first question is on screen at once, and torch's import in the worker overlaps the reading.
+
+    The thread that starts the worker stays alive until ``close``: the worker (and bubblewrap around
+    it) die with the *thread* that started them (``PR_SET_PDEATHSIG``), so a thread that ended right
+    after the start would take the worker with it.
+    """
 
     def __init__(self) -> None:
         import threading
 
         self._grader: Any = None
         self._failed = ""
+        self._ready = threading.Event()
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._start, daemon=True)
         self._thread.start()
 
@@ -240,20 +247,25 @@ class _BackgroundGrader:
             self._grader = grader
         except Exception as e:  # reported with the first attempt; the quiz goes on
             self._failed = f"{type(e).__name__}: {e}"
+        finally:
+            self._ready.set()
+        self._done.wait()
 
     def grade(self, card: BuiltCard, attempt: str) -> Graded:
         from generator.model import Graded
 
-        self._thread.join()
+        self._ready.wait()
         if self._grader is None:
             return Graded(None, f"could not start the worker ({self._failed})")
         result: Graded = self._grader.grade(card, attempt)
         return result
 
     def close(self) -> None:
-        self._thread.join()
+        self._ready.wait()
         if self._grader is not None:
             self._grader.close()
+        self._done.set()
+        self._thread.join()
 
 
 def _next_due(store: Store, ids: list[str], now: datetime) -> str:
