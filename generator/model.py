@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -22,6 +23,17 @@ REQUIREMENTS = ("cuda", "torchvision", "numpy")
 #: A built card's state. ``contradicted``: it ran, and its ``expect`` is not what PyTorch gives.
 #: ``error``: tnquiz's own machinery failed for it (never cached; the command exits non-zero).
 Status = Literal["ok", "contradicted", "failed", "skipped", "error"]
+
+
+def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """A JSON-like value with ``fn`` applied to every string in it, dict keys included."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {(fn(k) if isinstance(k, str) else k): map_strings(v, fn) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import math
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from generator.model import Answer, BuiltCard, Card, RunError, RunResult
+from generator.model import Answer, BuiltCard, Card, RunError, RunResult, map_strings
 
 #: Stored stdout and answer text are capped at this many characters each.
 TEXT_CAP = 64 * 1024
@@ -46,13 +46,7 @@ def clean_text(text: str) -> str:
 
 def clean(value: Any) -> Any:
     """A JSON value with every string (keys included) passed through ``clean_text``."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    if isinstance(value, dict):
-        return {clean_text(str(k)): clean(v) for k, v in value.items()}
-    return value
+    return map_strings(value, clean_text)
 
 
 class ReplyStatus(str, enum.Enum):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from generator.model import map_strings
+
 #: C0 controls except newline and tab, DEL, C1 controls (0x9b is a one-byte CSI on some terminals),
 #: Unicode bidi controls, and lone surrogates (which cannot even be encoded for the terminal).
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -53,10 +55,4 @@ def might_need_escaping(json_text: str) -> bool:
 
 def visible_data(data: Any) -> Any:
     """Parsed JSON with every string (keys too) passed through :func:`visible`."""
-    if isinstance(data, str):
-        return visible(data)
-    if isinstance(data, list):
-        return [visible_data(v) for v in data]
-    if isinstance(data, dict):
-        return {(visible(k) if isinstance(k, str) else k): visible_data(v) for k, v in data.items()}
-    return data
+    return map_strings(data, visible)
