@@ -366,10 +366,11 @@ def list_cards(paths: Sequence[Path | str] = (), *, deck: str | None = None,
 
 
 def clear_cache(cache: Cache | None = None) -> int:
-    """Delete every cached result and the highlighting memo; return how many results there were."""
-    from generator.render import memo_path
+    """Delete every cached result and the renderers' memos; return how many results there were."""
+    from generator.render import memo_path, pieces_path
 
     cache = cache if cache is not None else Cache()
     n = cache.clear()
     memo_path(cache.root).unlink(missing_ok=True)
+    pieces_path(cache.root).unlink(missing_ok=True)
     return n
