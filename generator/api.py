@@ -306,7 +306,7 @@ def build(
     if on_total:
         on_total(len(loaded.cards))
     report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
-                 on_workers=lambda: prepare(memo=use_memo), isolation=isolation)  # renderers load while workers start
+                 on_workers=lambda: prepare(memo=use_memo, templates=templates), isolation=isolation)  # renderers load while workers start
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "
                                                  f"{out}/ is untouched (run the build again)")

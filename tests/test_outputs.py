@@ -182,9 +182,10 @@ def test_a_wrong_shape_highlight_memo_is_rebuilt_and_cache_clear_removes_it(
     assert "Traceback" not in built.stderr
     data = json.loads((cache / "highlight.json").read_text())
     assert data["pygments"] == _pygments_version() and data["tokens"]  # rewritten, valid
+    assert json.loads((cache / "render.json").read_text())["entries"]  # the per-card pieces
     cleared = run_tnquiz("cache", "clear", env=env)
     assert cleared.returncode == 0
-    assert not (cache / "highlight.json").exists()
+    assert not (cache / "highlight.json").exists() and not (cache / "render.json").exists()
 
 
 def test_a_memo_entry_is_never_trusted_over_the_code(tmp_path: Path) -> None:

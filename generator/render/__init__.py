@@ -13,6 +13,7 @@ Two things keep a rebuild from rendering what it already has:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -84,10 +85,9 @@ def _fingerprint(deck: Deck, texts: list[str], inputs: str, split: bool) -> str:
     return h.hexdigest()
 
 
-def piece_salt(deck: Deck, inputs: str) -> str:
-    """Everything a card's pieces depend on besides the card: :func:`_inputs`, the renderer's
-    libraries and the deck's torch version (shown where a card has none of its own)."""
-    from importlib import metadata
+@lru_cache(maxsize=1)
+def _library_versions() -> tuple[str, ...]:
+    from importlib import metadata  # scans the installed distributions: only when rendering
 
     versions = []
     for name in RENDER_LIBRARIES:
@@ -95,7 +95,14 @@ def piece_salt(deck: Deck, inputs: str) -> str:
             versions.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{name}=?")
-    return hashlib.sha256("\x00".join([inputs, *versions, deck.torch_version]).encode()).hexdigest()
+    return tuple(versions)
+
+
+def piece_salt(deck: Deck, inputs: str) -> str:
+    """Everything a card's pieces depend on besides the card: :func:`_inputs`, the renderer's
+    libraries and the deck's torch version (shown where a card has none of its own)."""
+    parts = [inputs, *_library_versions(), deck.torch_version]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -122,13 +129,28 @@ def pieces_path(cache_root: Path | None = None) -> Path:
     return memo_path(cache_root).with_name("render.json")
 
 
-def prepare(memo: bool = True) -> None:
-    """Import the renderers and load the memos; called while workers import torch."""
-    import generator.render.anki
+def prepare(memo: bool = True, templates: Path | None = None) -> None:
+    """Import what rendering needs, compile the templates and load the memos; called while
+    workers import torch."""
+    import filelock  # noqa: F401
+    import genanki.apkg_col  # the .apkg writer's schema
+    import genanki.apkg_schema  # noqa: F401
+    import jinja2
+    import pygments.lexers.python  # noqa: F401  (an edited card's code is lexed)
+
     import generator.render.html  # noqa: F401
     from generator.render import memo as piece_memo
+    from generator.render.anki import anki_env
+    from generator.render.env import make_env
     from generator.render.highlight import load_memo
 
+    _library_versions()
+    code_fingerprint()
+    for env in (anki_env(templates), make_env("html", templates)):
+        for name in env.list_templates(filter_func=lambda n: not n.endswith((".js", ".css"))):
+            # only a head start: a template that does not compile is reported by the render
+            with contextlib.suppress(jinja2.TemplateError, OSError, ValueError):
+                env.get_template(name)
     if memo:
         load_memo(memo_path())
         piece_memo.load(pieces_path())

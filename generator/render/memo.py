@@ -44,8 +44,8 @@ def load(path: Path) -> None:
 
 
 def _checksum(key: str, parts: list[str]) -> str:
-    """A hash of an entry's key and content (each part prefixed by its length: unambiguous)."""
-    text = key + "".join(f"\x00{len(p)}\x00{p}" for p in parts)
+    """A hash of an entry's key and content (the parts' lengths first: unambiguous)."""
+    text = f"{key}\x00{','.join(str(len(p)) for p in parts)}\x00{''.join(parts)}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -62,7 +62,7 @@ class Pieces:
         if path is not None:
             load(path)
         self._old: dict[str, Any] = _files.get(path, {}) if path is not None else {}
-        self._used: dict[str, list[str]] = {}
+        self._used: dict[str, list[str]] = {}  # key -> [checksum, *parts], what a save writes
         self._card_keys: dict[int, tuple[BuiltCard, str]] = {
             id(bc): (bc, self._hash(text)) for bc, text in texts}
         self.hits = 0
@@ -99,15 +99,15 @@ class Pieces:
         entry = self._old.get(key)
         if (isinstance(entry, list) and len(entry) == size + 1 and all(isinstance(x, str) for x in entry)
                 and entry[0] == _checksum(key, entry[1:]) and (check is None or check(entry[1:]))):
-            parts: list[str] = entry[1:]
             self.hits += 1
         else:
             parts = make()
             if len(parts) != size:  # a renderer's own contract, not input
                 raise ValueError(f"a {kind} piece has {len(parts)} parts, expected {size}")
+            entry = [_checksum(key, parts), *parts]
             self.misses += 1
-        self._used[key] = parts
-        return parts
+        self._used[key] = entry
+        return entry[1:]
 
     def save(self) -> None:
         """Write the entries this render used (when they differ from the file's); never fails a build."""
@@ -115,7 +115,7 @@ class Pieces:
             return
         from generator import atomic
 
-        entries = {k: [_checksum(k, v), *v] for k, v in self._used.items()}
+        entries = self._used
         with contextlib.suppress(OSError):  # only a speed-up
             # not fsynced: a file a power loss damaged fails its checks and is rendered again
             atomic.write_text(self.path, json.dumps({"format": MEMO_FORMAT, "entries": entries}),
