@@ -27,6 +27,9 @@ from generator.model import BuiltCard
 #: Bumped when the file's layout changes (a file of another format is ignored whole).
 MEMO_FORMAT = 1
 
+#: A memo file larger than this is not read (the bundled deck's is about 3 MB).
+MAX_BYTES = 256 << 20
+
 #: Entries read from each memo file, once per path and process; replaced by what a save writes.
 _files: dict[Path, dict[str, Any]] = {}
 
@@ -37,7 +40,7 @@ def load(path: Path) -> None:
         return
     entries: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError, RecursionError):  # missing or unreadable: a miss
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8")) if path.stat().st_size <= MAX_BYTES else None
         if isinstance(data, dict) and data.get("format") == MEMO_FORMAT and isinstance(data.get("entries"), dict):
             entries = data["entries"]
     _files[path] = entries
