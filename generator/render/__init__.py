@@ -211,7 +211,7 @@ def _render_locked(deck: Deck, texts: list[str], out_dir: Path, fp: str, inputs:
     from generator.render.memo import Pieces
 
     stamp.unlink(missing_ok=True)
-    if any(_SURROGATE.search(t) for t in texts):
+    if any(_SURROGATE.search(t) for t in [*texts, deck.generator, deck.torch_version]):
         deck = encodable(deck)
         texts = card_texts(deck)
     if memo:
