@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.execute.cache import Cache, key
-from generator.execute.runner import run_cards
+from generator.execute.runner import EarlyWorker, run_cards
 from generator.load import load
 from generator.model import BuiltCard
 from generator.verify import verify
@@ -451,3 +451,35 @@ cards:
     b = box["b"]
     assert [b[k].status for k in ("loud", "big-job", "loud-again", "last")] == ["ok"] * 4
     assert b["big-job"].answer and b["big-job"].answer.text == "torch.Size([4])"
+
+
+def test_an_early_worker_is_adopted_or_killed(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    """A worker started before loading (an empty cache) runs the cards; with nothing to run it dies."""
+    import os
+
+    p = write_cards("""\
+deck: D
+cards:
+  - id: parent
+    question: q
+    code: |
+      import os
+      pid = os.getppid()
+    answer: pid
+""")
+    assert EarlyWorker.wanted(cache)
+    assert EarlyWorker.wanted(Cache(cache.root, enabled=False))
+    early = EarlyWorker(cache, sandbox=False)
+    pid = early.pid
+    assert pid is not None
+    [oc] = run_cards(load([p]).cards, cache=cache, jobs=1, sandbox=False, early=early)
+    assert oc.result and oc.result.answer and oc.result.answer.value == pid  # its child ran the card
+    assert early.pid is None
+    assert not os.path.exists(f"/proc/{pid}")  # closed and reaped with the run
+    assert not EarlyWorker.wanted(cache)  # a result is cached now: a build would start nothing early
+
+    early = EarlyWorker(cache, sandbox=False)
+    pid = early.pid
+    [again] = run_cards(load([p]).cards, cache=cache, jobs=1, sandbox=False, early=early)
+    assert again.cached and early.pid is None
+    assert not os.path.exists(f"/proc/{pid}")  # nothing to run: killed and reaped

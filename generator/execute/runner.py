@@ -30,7 +30,7 @@ from typing import Any
 
 from generator.execute.cache import Cache, key, package_version
 from generator.execute.cache import default_dir as default_cache_dir
-from generator.execute.messages import Job, Reply, ReplyStatus
+from generator.execute.messages import WARM_UP_OPTIM, Job, Reply, ReplyStatus
 from generator.execute.purity import impurity
 from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
 from generator.model import BuiltCard, Card, Graded, Outcome, RunResult
@@ -150,7 +150,7 @@ class _Worker:
     """
 
     def __init__(self, warm_optim: bool, sandbox: Sandbox | None) -> None:
-        argv = [sys.executable, "-m", "generator.execute.worker", *(["--warm-up-optim"] if warm_optim else [])]
+        argv = [sys.executable, "-m", "generator.execute.worker"]
         self.tmp_root = tempfile.mkdtemp(prefix="tnquiz-worker-")
         env = worker_env(self.tmp_root)
         if sandbox is not None:
@@ -164,7 +164,15 @@ class _Worker:
             shutil.rmtree(self.tmp_root, ignore_errors=True)
             raise
         self.ready = False
+        self.warming = False
         self._buf = b""
+        if warm_optim:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Ask the worker to warm up the optimizers before its next job (``messages.WARM_UP_OPTIM``)."""
+        self.send((json.dumps(WARM_UP_OPTIM) + "\n").encode())
+        self.warming = True
 
     def _readline(self, timeout: float) -> Any:
         """The worker's next line, as JSON; ``WorkerDied`` when it ends or says nothing for ``timeout``."""
@@ -220,6 +228,11 @@ class _Worker:
             if not isinstance(hello, dict) or hello.get("ready") is not True:
                 raise WorkerDied("the worker did not start")
             self.ready = True
+        if self.warming:
+            said = self._readline(600.0)
+            if not isinstance(said, dict) or not isinstance(said.get("warmed"), bool):
+                raise ProtocolError("the worker's answer to the warm-up is malformed")
+            self.warming = False
         data = self._readline(job.timeout + WORKER_GRACE)
         try:
             reply = Reply.from_dict(data, kind=job.kind)
@@ -274,16 +287,73 @@ class _Stopped(Exception):
     """The build is being stopped: start no worker."""
 
 
+class EarlyWorker:
+    """A worker started before the cards are even loaded, for a run that will surely need one (an
+    empty or disabled cache): torch's import, the longest wait of a cold build, then overlaps the
+    loading. ``run_cards(early=...)`` adopts it as a worker that does not warm up the optimizers;
+    ``close()`` kills it if nothing did (no card had to run after all).
+
+    Start it from the thread that outlives the run (the main thread): a worker dies with the
+    thread that started it (bubblewrap's ``--die-with-parent``).
+    """
+
+    def __init__(self, cache: Cache, sandbox: bool | None = None) -> None:
+        self.box, self.warning = choose_sandbox(sandbox, hidden=[cache.root])
+        self.sandbox = sandbox
+        self.cache_root = cache.root
+        self._worker: _Worker | None = _Worker(False, self.box)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (bubblewrap's, in the sandbox) while not taken or closed."""
+        return self._worker.proc.pid if self._worker is not None else None
+
+    @staticmethod
+    def wanted(cache: Cache) -> bool:
+        """Whether every card will run: the cache is off, or holds no result at all."""
+        if not cache.enabled:
+            return True
+        try:
+            return not any((cache.root / "results").iterdir())
+        except OSError:
+            return True
+
+    def take(self, sandbox: bool | None, cache: Cache) -> _Worker | None:
+        """The worker, once, if it was started the way this run would start one."""
+        worker, self._worker = self._worker, None
+        if worker is not None and (sandbox != self.sandbox or cache.root != self.cache_root):
+            worker.kill()
+            return None
+        return worker
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+
+
 class _Pool:
     """The live workers of one ``run_cards`` call, so that a stop (Ctrl-C, SIGTERM) kills them all."""
 
-    def __init__(self, box: Sandbox | None) -> None:
+    def __init__(self, box: Sandbox | None, early: _Worker | None = None, early_warms: bool = False) -> None:
         self.box = box
         self.live: set[_Worker] = set()
         self.stopping = False
         self.lock = threading.Lock()
+        self.early = early  # started before the run; it goes to a worker that does not warm up the
+        self.early_warms = early_warms  # optimizers, or, when this is set (one worker), to any
+        if early is not None:
+            self.live.add(early)
 
     def start(self, warm: bool = False) -> _Worker:
+        with self.lock:
+            early = self.early if not warm or self.early_warms else None
+            if early is not None:
+                self.early = None
+        if early is not None:
+            if warm:
+                early.warm_up()
+            return early
         worker = _Worker(warm, self.box)
         with self.lock:
             if not self.stopping:
@@ -300,7 +370,7 @@ class _Pool:
     def kill_all(self) -> None:
         with self.lock:
             self.stopping = True
-            workers, self.live = list(self.live), set()
+            workers, self.live, self.early = list(self.live), set(), None
         for worker in workers:
             worker.kill()
 
@@ -360,6 +430,7 @@ def run_cards(
     on_warning: Callable[[str], None] | None = None,
     sandbox: bool | None = None,
     isolation: str = "auto",
+    early: EarlyWorker | None = None,
 ) -> list[Outcome]:
     """Exactly one outcome per card, in order: from the cache, or by running it in a worker process.
 
@@ -369,8 +440,24 @@ def run_cards(
     torch), so that the caller can use that second. ``on_warning`` gets one line for each thing the
     user should know that does not fail a card (no sandbox, a cache that cannot be written), once
     per call. ``sandbox``: None follows ``TNQUIZ_SANDBOX`` (on unless ``0``). ``isolation``: see
-    ``ISOLATION``.
+    ``ISOLATION``. ``early``: a worker started before the cards were loaded; this call adopts it
+    or kills it.
     """
+    try:
+        return _run_cards(cards, cache, device, jobs, on_done, on_workers, on_warning, sandbox, isolation,
+                          early.take(sandbox, cache) if early is not None else None,
+                          early.box if early is not None else None, early.warning if early is not None else None)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _run_cards(
+    cards: Sequence[Card], cache: Cache, device: str | None, jobs: int | None,
+    on_done: Callable[[Outcome], None] | None, on_workers: Callable[[], None] | None,
+    on_warning: Callable[[str], None] | None, sandbox: bool | None, isolation: str,
+    early: _Worker | None, early_box: Sandbox | None, early_warning: str | None,
+) -> list[Outcome]:
     if isolation not in ISOLATION:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATION)}, found {isolation!r}")
     outcomes: list[Outcome | None] = [None] * len(cards)
@@ -392,7 +479,6 @@ def run_cards(
             on_done(oc)
 
     todo: list[Item] = []
-    pure: set[int] = set()  # cards that may run in a reused child
     for i, card in enumerate(cards):
         try:
             known = lookup(card, cache, device)
@@ -403,15 +489,18 @@ def run_cards(
             timeout = card_timeout(card)
             Job.from_dict(Job.for_card(i, "", card, dev, timeout).to_dict())  # what the worker would refuse
             todo.append((i, card, dev, key(card, dev), timeout))
-            if isolation == "auto" and impurity(card) is None:
-                pure.add(i)
         except Exception as e:  # any failure is this card's alone
             done(i, Outcome(card, card.device, machinery=f"{_where(card)}: cannot be run: {_describe(e)}"))
+    if not todo and early is not None:
+        early.kill()
+        early = None
     if todo:
-        box, sandbox_warning = choose_sandbox(sandbox, hidden=[cache.root])
+        if early is not None:
+            box, sandbox_warning = early_box, early_warning
+        else:
+            box, sandbox_warning = choose_sandbox(sandbox, hidden=[cache.root])
         if sandbox_warning:
             warn("sandbox", sandbox_warning)
-        n_workers = max(1, min(jobs or default_jobs(isolation, len(todo)), len(todo)))
         # Warming the optimizer machinery costs a second or two once (torch._dynamo, sympy, ...);
         # worth it from the second card that would otherwise pay it in its own child. Only the
         # first worker warms it up and only it runs those cards: the others start serving the rest
@@ -421,8 +510,11 @@ def run_cards(
         q_rest: queue.Queue[Item] = queue.Queue()
         for item in todo:
             (q_optim if warm and _uses_optim(item[1]) else q_rest).put(item)
+        # the first worker takes both queues, the others only the rest: none starts for nothing
+        n_workers = max(1, min(jobs or default_jobs(isolation, len(todo)),
+                               q_rest.qsize() + (1 if q_optim.qsize() else 0)))
 
-        pool = _Pool(box)
+        pool = _Pool(box, early, early_warms=n_workers == 1)
 
         def work(warm_worker: bool) -> None:
             """Run cards from the queues on one worker (a new one after a death) until none is left.
@@ -475,7 +567,9 @@ def run_cards(
                 while not pool.stopping and len(sent) < AHEAD and (item := take()) is not None:
                     i, card, dev, _, timeout = item
                     try:
-                        job = Job.for_card(i, secrets.token_hex(16), card, dev, timeout, pure=i in pure)
+                        # decided here, once the workers are starting: torch's import is the longer wait
+                        pure = isolation == "auto" and impurity(card) is None
+                        job = Job.for_card(i, secrets.token_hex(16), card, dev, timeout, pure=pure)
                         data = _Worker.encode(job)
                         if sent and sum(n for _, _, n in sent) + len(data) > AHEAD_BYTES:
                             again.appendleft(item)  # sent once the worker has answered what it holds
@@ -497,6 +591,9 @@ def run_cards(
                     sent.append((item, job, len(data)))
 
             try:
+                if not all(q.empty() for q in queues):
+                    with contextlib.suppress(Exception):  # if it cannot start, the first card says why
+                        worker = pool.start(warm_worker)  # torch's import starts now, beside the rest
                 while not pool.stopping:
                     fill()
                     if not sent or worker is None:
@@ -529,6 +626,10 @@ def run_cards(
                 on_workers()
             for t in threads:
                 t.join()
+            if pool.early is not None:  # no thread took it
+                with pool.lock:
+                    pool.live.discard(pool.early)
+                pool.early.kill()
     result: list[Outcome] = []
     for card, oc in zip(cards, outcomes, strict=True):
         if oc is None:  # cannot happen by construction; never lose a card if it does
