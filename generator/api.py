@@ -7,17 +7,22 @@ never imports torch. Documented with examples in docs/api.md.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.execute.cache import Cache, torch_version
 from generator.load import LoadResult
 from generator.model import BuiltCard, Deck, Outcome, Problem
 from generator.paths import bundled_cards_dir
+
+if TYPE_CHECKING:
+    from generator.execute.runner import EarlyWorker
 
 #: Exit codes of the CLI (the API's results carry ``exit_code`` with the same meaning).
 EXIT_OK = 0
@@ -189,12 +194,14 @@ def run(
     on_workers: Callable[[], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     isolation: str = "auto",
+    early: EarlyWorker | None = None,
 ) -> Report:
     """Run (or look up in the cache) every loaded card and verify it. Every card comes back.
 
     ``on_warning(line)``: what the user should know that fails no card (say, cards run without
     the sandbox, or a cache that cannot be written), once each. ``isolation``: ``auto`` (cards
     that provably leave no trace share a reused child) or ``fork`` (docs/isolation.md).
+    ``early``: a worker started before loading (see ``_early``), adopted or killed here.
     """
     from generator.execute.runner import run_cards
     from generator.verify import verify
@@ -202,7 +209,7 @@ def run(
     check_device(device)
     outcomes = run_cards(loaded.cards, cache=cache if cache is not None else Cache(), device=device,
                          jobs=jobs, on_done=on_done, on_workers=on_workers, on_warning=on_warning,
-                         isolation=isolation)
+                         isolation=isolation, early=early)
     built = _complete(loaded, [verify(o) for o in outcomes])
     versions = sorted({c.torch_version for c in built if c.torch_version})
     deck = Deck(cards=built, generator=f"tnquiz {__version__}",
@@ -233,11 +240,28 @@ def check(
     Cards that loaded are run even when others did not load, so that one pass reports everything.
     """
     check_device(device)
-    loaded = load(paths)
-    if on_total:
-        on_total(len(loaded.cards))
-    return run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
-               isolation=isolation)
+    cache = cache if cache is not None else Cache()
+    with _early(cache) as early:
+        loaded = load(paths)
+        if on_total:
+            on_total(len(loaded.cards))
+        return run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
+                   isolation=isolation, early=early)
+
+
+@contextlib.contextmanager
+def _early(cache: Cache) -> Iterator[EarlyWorker | None]:
+    """A worker started at once when every card will have to run (an empty or disabled cache), so
+    that torch's import overlaps loading the cards; killed on the way out if no card took it. A
+    cache that holds any result starts nothing here: a warm build never starts torch."""
+    from generator.execute.runner import EarlyWorker
+
+    early = EarlyWorker(cache) if EarlyWorker.wanted(cache) else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
 
 
 # -- render and build ------------------------------------------------------------------------------
@@ -296,17 +320,20 @@ def build(
 
     check_device(device)
     out = Path(out)
-    loaded = load(paths)
     use_memo = cache is None or cache.enabled
-    if loaded.problems or not loaded.cards:
-        report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
-        why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
-               if loaded.problems else "no cards were found")
-        return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
-    if on_total:
-        on_total(len(loaded.cards))
-    report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
-                 on_workers=lambda: prepare(memo=use_memo, templates=templates), isolation=isolation)  # renderers load while workers start
+    cache = cache if cache is not None else Cache()
+    with _early(cache) as early:
+        loaded = load(paths)
+        if loaded.problems or not loaded.cards:
+            report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
+            why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
+                   if loaded.problems else "no cards were found")
+            return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
+        if on_total:
+            on_total(len(loaded.cards))
+        report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
+                     on_workers=lambda: prepare(memo=use_memo, templates=templates),  # renderers load
+                     isolation=isolation, early=early)  # while workers start
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "
                                                  f"{out}/ is untouched (run the build again)")
