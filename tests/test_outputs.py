@@ -242,3 +242,31 @@ def test_a_build_waits_for_another_one_and_says_so(decks: dict, tmp_path: Path) 
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert assert_one_whole_build(out) == "DeckAlpha"
+
+
+def test_a_broken_template_is_a_located_error_and_the_outputs_stay_whole(decks: dict, tmp_path: Path) -> None:
+    """A `--templates` file that does not compile is reported at its line before anything is
+    written; one that fails while rendering (an unknown name) is reported at its line too."""
+    out = tmp_path / "out"
+    good = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), env=decks["env"])
+    assert good.returncode == 0, good.stderr
+    before = {name: (out / name).read_bytes() for name in OUTPUTS}
+    tpl = tmp_path / "tpl"
+    (tpl / "anki").mkdir(parents=True)
+    question = tpl / "anki" / "field_question.html"
+    question.write_text("<div>\n[% if %]\n</div>\n")
+    bad = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), "--templates", str(tpl), env=decks["env"])
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[-1] == (f"Error: {question}:2: the template does not compile: "
+                                           "Expected an expression, got 'end of statement block'")
+    assert "Traceback" not in bad.stderr
+    assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
+    assert (out / ".tnquiz-build").exists()  # untouched: the next plain build has nothing to do
+
+    question.write_text("<div>\n[[ no_such_name ]]\n</div>\n")
+    bad = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), "--templates", str(tpl), env=decks["env"])
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[-1] == (f"Error: {question}:2: the template does not render: "
+                                           "'no_such_name' is undefined")
+    assert "Traceback" not in bad.stderr
+    assert_one_whole_build(out)

@@ -135,25 +135,57 @@ def prepare(memo: bool = True, templates: Path | None = None) -> None:
     import filelock  # noqa: F401
     import genanki.apkg_col  # the .apkg writer's schema
     import genanki.apkg_schema  # noqa: F401
-    import jinja2
     import pygments.lexers.python  # noqa: F401  (an edited card's code is lexed)
 
     import generator.render.html  # noqa: F401
     from generator.render import memo as piece_memo
-    from generator.render.anki import anki_env
-    from generator.render.env import make_env
     from generator.render.highlight import load_memo
 
     _library_versions()
     code_fingerprint()
-    for env in (anki_env(templates), make_env("html", templates)):
-        for name in env.list_templates(filter_func=lambda n: not n.endswith((".js", ".css"))):
-            # only a head start: a template that does not compile is reported by the render
-            with contextlib.suppress(jinja2.TemplateError, OSError, ValueError):
-                env.get_template(name)
+    # only a head start: a template that does not compile is reported by the render
+    with contextlib.suppress(TemplateError, OSError):
+        _check_templates(templates)
     if memo:
         load_memo(memo_path())
         piece_memo.load(pieces_path())
+
+
+class TemplateError(ValueError):
+    """A template (bundled or ``--templates``) that does not compile or render, located:
+    ``FILE:LINE: MESSAGE``. Raised before anything is written when the template does not compile."""
+
+
+def _located(e: Exception, what: str) -> TemplateError:
+    """``e`` (a Jinja2 error) as a :class:`TemplateError` at the template line it names, or the
+    innermost template line of its traceback (Jinja2 puts the template's own lines there)."""
+    import traceback
+
+    filename, lineno = getattr(e, "filename", None), getattr(e, "lineno", None)
+    if not filename:
+        for frame in reversed(traceback.extract_tb(e.__traceback__)):
+            if not frame.filename.endswith(".py") and Path(frame.filename).is_file():
+                filename, lineno = frame.filename, frame.lineno
+                break
+    where = f"{filename}:{lineno or 0}" if filename else "a template"
+    message = getattr(e, "message", None) or str(e)
+    return TemplateError(f"{where}: {what}: {message}")
+
+
+def _check_templates(templates: Path | None) -> None:
+    """Compile every template the renderers use (bundled and overridden): a syntax error is
+    reported, located, before any output is touched."""
+    import jinja2
+
+    from generator.render.anki import anki_env
+    from generator.render.env import make_env
+
+    for env in (anki_env(templates), make_env("html", templates)):
+        for name in env.list_templates(filter_func=lambda n: not n.endswith((".js", ".css"))):
+            try:
+                env.get_template(name)
+            except (jinja2.TemplateError, UnicodeDecodeError) as e:
+                raise _located(e, "the template does not compile") from e
 
 
 #: The lock file that makes builds into one folder take turns.
@@ -210,6 +242,7 @@ def _render_locked(deck: Deck, texts: list[str], out_dir: Path, fp: str, inputs:
     from generator.render.html import write_html
     from generator.render.memo import Pieces
 
+    _check_templates(templates)
     stamp.unlink(missing_ok=True)
     if any(_SURROGATE.search(t) for t in [*texts, deck.generator, deck.torch_version]):
         deck = encodable(deck)
@@ -217,9 +250,14 @@ def _render_locked(deck: Deck, texts: list[str], out_dir: Path, fp: str, inputs:
     if memo:
         load_memo(memo_path())
     pieces = Pieces(piece_salt(deck, inputs), pieces_path() if memo else None, texts=zip(deck.cards, texts, strict=True))
-    written = [write_cards_json(deck, out_dir, pieces=pieces)]
-    written += write_apkg(deck, out_dir, templates=templates, split=split, pieces=pieces)
-    written.append(write_html(deck, out_dir, templates=templates, pieces=pieces))
+    import jinja2
+
+    try:
+        written = [write_cards_json(deck, out_dir, pieces=pieces)]
+        written += write_apkg(deck, out_dir, templates=templates, split=split, pieces=pieces)
+        written.append(write_html(deck, out_dir, templates=templates, pieces=pieces))
+    except jinja2.TemplateError as e:  # each file written is whole; the missing stamp redoes them all
+        raise _located(e, "the template does not render") from e
     if memo:
         save_memo(memo_path())
         pieces.save()
