@@ -156,7 +156,7 @@ class TemplateError(ValueError):
     ``FILE:LINE: MESSAGE``. Raised before anything is written when the template does not compile."""
 
 
-def _located(e: Exception, what: str) -> TemplateError:
+def _located(e: Exception, what: str, name: str | None = None) -> TemplateError:
     """``e`` (a Jinja2 error) as a :class:`TemplateError` at the template line it names, or the
     innermost template line of its traceback (Jinja2 puts the template's own lines there)."""
     import traceback
@@ -167,7 +167,7 @@ def _located(e: Exception, what: str) -> TemplateError:
             if not frame.filename.endswith(".py") and Path(frame.filename).is_file():
                 filename, lineno = frame.filename, frame.lineno
                 break
-    where = f"{filename}:{lineno or 0}" if filename else "a template"
+    where = f"{filename}:{lineno or 0}" if filename else f"template {name}" if name else "a template"
     message = getattr(e, "message", None) or str(e)
     return TemplateError(f"{where}: {what}: {message}")
 
@@ -185,7 +185,7 @@ def _check_templates(templates: Path | None) -> None:
             try:
                 env.get_template(name)
             except (jinja2.TemplateError, UnicodeDecodeError) as e:
-                raise _located(e, "the template does not compile") from e
+                raise _located(e, "the template does not compile", name) from e
 
 
 #: The lock file that makes builds into one folder take turns.
