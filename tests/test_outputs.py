@@ -254,19 +254,18 @@ def test_a_broken_template_is_a_located_error_and_the_outputs_stay_whole(decks: 
     tpl = tmp_path / "tpl"
     (tpl / "anki").mkdir(parents=True)
     question = tpl / "anki" / "field_question.html"
-    question.write_text("<div>\n[% if %]\n</div>\n")
-    bad = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), "--templates", str(tpl), env=decks["env"])
-    assert bad.returncode == 2
-    assert bad.stderr.splitlines()[-1] == (f"Error: {question}:2: the template does not compile: "
-                                           "Expected an expression, got 'end of statement block'")
-    assert "Traceback" not in bad.stderr
+
+    def build_with(template: str) -> str:
+        """Build with ``template`` as the question field's; the error line (exit 2, no traceback)."""
+        question.write_text(template)
+        bad = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), "--templates", str(tpl), env=decks["env"])
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        return bad.stderr.splitlines()[-1]
+
+    assert build_with("<div>\n[% if %]\n</div>\n") == (
+        f"Error: {question}:2: the template does not compile: Expected an expression, got 'end of statement block'")
     assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
     assert (out / ".tnquiz-build").exists()  # untouched: the next plain build has nothing to do
-
-    question.write_text("<div>\n[[ no_such_name ]]\n</div>\n")
-    bad = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), "--templates", str(tpl), env=decks["env"])
-    assert bad.returncode == 2
-    assert bad.stderr.splitlines()[-1] == (f"Error: {question}:2: the template does not render: "
-                                           "'no_such_name' is undefined")
-    assert "Traceback" not in bad.stderr
+    assert build_with("<div>\n[[ no_such_name ]]\n</div>\n") == (
+        f"Error: {question}:2: the template does not render: 'no_such_name' is undefined")
     assert_one_whole_build(out)
