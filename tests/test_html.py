@@ -111,7 +111,8 @@ def load_cases() -> list[dict[str, Any]]:
 
 
 def py_verdict(case: dict[str, Any]) -> dict[str, Any]:
-    v = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"))
+    v = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"),
+                    case.get("equivalents", ()))
     return {"correct": v.correct, "expected": v.expected}
 
 
@@ -554,7 +555,7 @@ def test_grading_table_in_the_browser(quiz: Page) -> None:
     cases = load_cases()
     got = quiz.page.evaluate(
         "cases => cases.map(c => tnqGrade.grade(c.kind, c.answer, c.typed, c.options || null,"
-        " c.cloze === undefined ? null : c.cloze))", cases)
+        " c.cloze === undefined ? null : c.cloze, c.equivalents || null))", cases)
     bad = [(c["kind"], c["typed"], c["correct"], g) for c, g in zip(cases, got, strict=True)
            if g["correct"] is not c["correct"] or g["expected"] != py_verdict(c)["expected"]]
     assert not bad, bad
@@ -588,7 +589,7 @@ def test_grade_js_agrees_with_python_on_fuzzed_answers(quiz: Page) -> None:
     cases = fuzz_cases(seed=20240601, per_case=40)
     got = quiz.page.evaluate(
         "cases => cases.map(c => tnqGrade.grade(c.kind, c.answer, c.typed, c.options || null,"
-        " c.cloze === undefined ? null : c.cloze))", cases)
+        " c.cloze === undefined ? null : c.cloze, c.equivalents || null))", cases)
     bad = [(c["kind"], c["answer"].get("type"), c["typed"], c["correct"], g["correct"])
            for c, g in zip(cases, got, strict=True)
            if g["correct"] is not c["correct"] or g["expected"] != c["expected"]]

@@ -136,6 +136,12 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
             console.print(Text.assemble(f"  {mark} {option_label(n)}. ", (opt.text, style)))
     elif c.kind == "cloze" and c.cloze is not None:
         console.print(Text.assemble(("Answer: ", "bold"), (c.cloze, "bold green")))
+        if card.cloze_equivalents:  # verified at build time to give the same result
+            parts: list[str | tuple[str, str]] = [("Also right: ", "bold")]
+            for n, text in enumerate(card.cloze_equivalents):
+                parts += [" or "] if n else []
+                parts.append((text, "green"))
+            console.print(Text.assemble(*parts))
         console.print(Padding(code_block(c.code), (0, 0, 0, 2)))
         if card.answer is not None:
             console.print(Text.assemble(("Result: ", "dim"), card.answer.text))

@@ -153,7 +153,9 @@ def field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) -
         "Code": code,
         "Answer": answer_field,
         "TypeAnswer": "",
-        "Options": render(env, "field_options.html", options=options, card=c) if key == CHOICE else "",
+        "Options": (render(env, "field_options.html", options=options, card=c) if key == CHOICE
+                    else render(env, "field_equivalents.html", equivalents=bc.cloze_equivalents, card=c)
+                    if key == CLOZE and bc.cloze_equivalents else ""),
         "Explain": render(env, "field_explain.html", explain=c.explain.strip(), card=c)
         if c.explain.strip() else "",
         "Source": render(env, "field_source.html", source=source_line(c), card=c)
