@@ -430,6 +430,25 @@ def test_each_kind_score_and_progress_kept_across_reload(quiz: Page) -> None:
 
 
 @pytest.mark.browser
+def test_cloze_equivalent_verified_at_build_time_is_right(quiz: Page, built: Path) -> None:
+    """`dim=-1` gives the same shape as `dim=1` on these 2-D tensors: the build recorded it, the
+    page's grader accepts it and names it; a filling with another result stays wrong."""
+    cards = {c["id"]: c for c in json.loads((built / "cards.json").read_text())["cards"]}
+    assert cards["cat-cloze"]["cloze_equivalents"] == ["dim=-1"]
+    page = quiz.page
+    quiz.go_to("cat-cloze")
+    assert quiz.answer("dim = -1") == "✓ Correct"
+    fb = page.inner_text("#feedback")
+    assert "The blank is dim=1." in fb and "Also right: dim=-1" in fb
+    page.click("#b-reset")  # confirm() is accepted
+    quiz.go_to("cat-cloze")
+    assert quiz.answer("dim=0") == "✗ Not quite"  # joins the rows: sizes 3 and 4 do not match
+    page.click("#b-reset")
+    quiz.go_to("cat-cloze")
+    assert quiz.answer("dim=-2") == "✗ Not quite"  # the same axis as dim=0 here
+
+
+@pytest.mark.browser
 def test_filters_by_deck_and_tag_and_order(quiz: Page) -> None:
     page = quiz.page
     tags = page.eval_on_selector_all("#tag-list option", "os => os.map(o => [o.value, o.label])")

@@ -181,6 +181,54 @@ def test_session_right_wrong_undo_quit_and_restart(cards: Path, db: Path, procs:
     p.expect(pexpect.EOF)
 
 
+CLOZE_DECK = """\
+deck: Quiz::Cloze
+cards:
+  - id: q-cloze
+    question: Fill in the blank so that `z` has the shape shown.
+    setup: x = torch.zeros(2, 3); y = torch.zeros(2, 4)
+    code: z = torch.cat([x, y], dim=1)
+    cloze: dim=1
+    answer: z.shape
+"""
+
+
+@pytest.fixture(scope="module")
+def cloze_cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cloze card whose blank has an equivalent (`dim=-1`), built for real."""
+    pytest.importorskip("torch")
+    d = tmp_path_factory.mktemp("e2e-cloze")
+    (d / "cloze.yaml").write_text(CLOZE_DECK)
+    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(d / "cache")}
+    p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / "cloze.yaml"), "--out",
+                        str(d / "build")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = d / "build" / "cards.json"
+    assert [c["cloze_equivalents"] for c in json.loads(out.read_text())["cards"]] == [["dim=-1"]]
+    return out
+
+
+def test_cloze_equivalent_is_right_and_a_wrong_filling_is_not(cloze_cards: Path, db: Path,
+                                                              procs: list[Any]) -> None:
+    p = _spawn(cloze_cards, db)
+    procs.append(p)
+    p.expect(r"What goes in the blank\? ")
+    p.sendline("dim = -1")
+    p.expect("✓ Right")
+    p.expect("Answer: dim=1")
+    p.expect("Also right: dim=-1")
+    p.expect(r"Rating \[Enter = 3 Good\]: ")
+    p.sendline("u")  # take the answer back: asked again
+    p.expect(r"What goes in the blank\? ")
+    p.sendline("dim=0")
+    p.expect("✗ Wrong")
+    p.expect(r"Rating \[Enter = 1 Again\]: ")
+    p.sendline("q")
+    p.expect(pexpect.EOF)
+    p.close()
+    assert p.exitstatus == 0
+
+
 def test_kill_9_mid_session_loses_nothing_rated(cards: Path, db: Path, procs: list[Any]) -> None:
     p = _spawn(cards, db, env={"PYTHONPROFILEIMPORTTIME": "1"})
     procs.append(p)
