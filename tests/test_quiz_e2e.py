@@ -50,17 +50,22 @@ def _tnquiz() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "generator"]
 
 
-@pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small deck, built once for real (its snippets run in the worker: that needs torch)."""
+def _build(tmp_path_factory: pytest.TempPathFactory, name: str, deck: str) -> Path:
+    """``deck`` built once for real (its snippets run in the worker: that needs torch); its cards.json."""
     pytest.importorskip("torch")
-    d = tmp_path_factory.mktemp("e2e")
-    (d / "e2e.yaml").write_text(DECK)
+    d = tmp_path_factory.mktemp(name)
+    (d / f"{name}.yaml").write_text(deck)
     env = {**os.environ, "TNQUIZ_CACHE_DIR": str(d / "cache")}
-    p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / "e2e.yaml"), "--out",
+    p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / f"{name}.yaml"), "--out",
                         str(d / "build")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    out = d / "build" / "cards.json"
+    return d / "build" / "cards.json"
+
+
+@pytest.fixture(scope="module")
+def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small deck, built once for real."""
+    out = _build(tmp_path_factory, "e2e", DECK)
     assert [c["status"] for c in json.loads(out.read_text())["cards"]] == ["ok", "ok", "ok"]
     return out
 
@@ -196,14 +201,7 @@ cards:
 @pytest.fixture(scope="module")
 def cloze_cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cloze card whose blank has an equivalent (`dim=-1`), built for real."""
-    pytest.importorskip("torch")
-    d = tmp_path_factory.mktemp("e2e-cloze")
-    (d / "cloze.yaml").write_text(CLOZE_DECK)
-    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(d / "cache")}
-    p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / "cloze.yaml"), "--out",
-                        str(d / "build")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stdout + p.stderr
-    out = d / "build" / "cards.json"
+    out = _build(tmp_path_factory, "e2e-cloze", CLOZE_DECK)
     assert [c["cloze_equivalents"] for c in json.loads(out.read_text())["cards"]] == [["dim=-1"]]
     return out
 
