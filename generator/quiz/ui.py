@@ -23,7 +23,13 @@ from generator.model import BuiltCard, Graded
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
 from generator.quiz.session import Counts, Item, Reveal, Session, Summary, is_self_graded
 from generator.quiz.store import StoreError
-from generator.render.question import option_label, question_side, source_line, summarize_error
+from generator.render.question import (
+    ALSO_RIGHT,
+    option_label,
+    question_side,
+    source_line,
+    summarize_error,
+)
 
 CODE_STYLE = "bold cyan"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
@@ -137,7 +143,7 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
     elif c.kind == "cloze" and c.cloze is not None:
         console.print(Text.assemble(("Answer: ", "bold"), (c.cloze, "bold green")))
         if card.cloze_equivalents:  # verified at build time to give the same result
-            parts: list[str | tuple[str, str]] = [("Also right: ", "bold")]
+            parts: list[str | tuple[str, str]] = [(f"{ALSO_RIGHT}: ", "bold")]
             for n, text in enumerate(card.cloze_equivalents):
                 parts += [" or "] if n else []
                 parts.append((text, "green"))

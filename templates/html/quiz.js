@@ -595,6 +595,7 @@
       box.appendChild(el("p", {}, ["The blank is ", el("code", { className: "answer", text: v.expected }), "."]));
       if (card.also && card.also.length) {
         // other fillings the build verified to give the same result: graded right too
+        // (question.ALSO_RIGHT names them the same in Anki and the terminal)
         var also = ["Also right: "];
         card.also.forEach(function (t, i) {
           if (i) also.push(", ");
