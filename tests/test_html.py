@@ -182,6 +182,14 @@ def test_page_data_only_ok_cards() -> None:
     assert [c["id"] for c in data["cards"]] == ["s", "nan", "inf", "c", "z", "x"]
     z = next(c for c in data["cards"] if c["id"] == "z")
     assert z["cloze"] == "dim=1" and BLANK_TOKEN in z["cz"]
+    assert "also" not in z  # no equivalents recorded: nothing else is right
+
+
+def test_page_data_carries_cloze_equivalents_for_grade_js() -> None:
+    deck = hand_deck()
+    cards = tuple(dataclasses.replace(c, cloze_equivalents=("dim=-1",)) if c.id == "z" else c for c in deck.cards)
+    z = next(c for c in page_data(dataclasses.replace(deck, cards=cards))["cards"] if c["id"] == "z")
+    assert z["also"] == ["dim=-1"]
 
 
 def test_render_html_is_self_contained(tmp_path: Path) -> None:
