@@ -138,3 +138,28 @@ def test_equivalents_round_trip_and_are_validated_on_read(built: dict[str, Built
     with pytest.raises(DeckError, match=r"is not a tnquiz cards\.json \(card 'plain': cloze_equivalents"):
         load_deck(path)
 
+
+
+def test_an_alternative_tnquiz_could_not_run_makes_the_card_a_tnquiz_error(
+        folder: Path, built: dict[str, BuiltCard]) -> None:
+    """The recorded equivalents never depend on a failure of tnquiz's own machinery (never cached):
+    the card is an `error` (the build writes nothing; run it again), not quietly without them."""
+    from dataclasses import replace
+
+    from generator.api import _verified
+    from generator.model import Outcome
+
+    card = next(c for c in load([folder]).cards if c.id == "cat-2d")
+    original = lookup(card, Cache())
+    assert original is not None
+    alternatives = [(alt, lookup(variant, Cache())) for alt, variant in cloze_variants(card)]
+    assert all(oc is not None for _, oc in alternatives)
+    fine = [(alt, oc) for alt, oc in alternatives if oc is not None]
+    assert _verified(original, fine).cloze_equivalents == ("dim=-1",)
+    lost = [(alt, Outcome(oc.card, oc.device, machinery="the worker's reply could not be trusted"))
+            if alt == "dim=2" else (alt, oc) for alt, oc in fine]
+    verdict = _verified(original, lost)
+    assert verdict.status == "error" and verdict.cloze_equivalents == ()
+    assert verdict.reason == "the alternative `dim=2` of its blank: the worker's reply could not be trusted"
+    # a card that failed by itself stays failed: its alternatives say nothing
+    assert _verified(replace(original, result=None, failed="timed out"), lost).status == "failed"
