@@ -8,6 +8,7 @@ may run it in a reused child; ``"fork"`` gives every card a fresh child (docs/is
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hmac
 import json
@@ -15,15 +16,17 @@ import math
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from generator.execute.cache import Cache, key, package_version
 from generator.execute.cache import default_dir as default_cache_dir
@@ -99,14 +102,52 @@ def _uses_optim(card: Card) -> bool:
     return any("optim" in text for text in (card.setup, card.code, card.answer or "", *card.choices))
 
 
-def default_jobs() -> int:
-    """Half the cores: one fork-server keeps about two busy (the fork of the next child and the
-    teardown of the last run beside the card). Measured in docs/performance.md."""
-    return max(1, (os.cpu_count() or 2) // 2)
+#: Cards to run per worker started by default: a worker's start (torch's import) costs as much CPU
+#: as running a few hundred pure cards, so a small batch (a one-card edit) gets one worker.
+CARDS_PER_WORKER = 32
+#: Workers started by default at most (each holds torch's memory, ~220 MB).
+MAX_DEFAULT_JOBS = 4
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_jobs(isolation: str = "auto", cards: int | None = None) -> int:
+    """Workers to start for ``cards`` cards to run (measured in docs/performance.md).
+
+    ``fork``: half the cores, as one fork-server keeps about two busy (the fork of the next child
+    and the teardown of the last run beside the card). ``auto``: one per core up to
+    ``MAX_DEFAULT_JOBS`` (a reused child costs no fork, so each worker keeps one core busy), and no
+    more than one per ``CARDS_PER_WORKER`` cards.
+    """
+    n = max(1, _cores() // 2) if isolation == "fork" else min(_cores(), MAX_DEFAULT_JOBS)
+    if cards is not None:
+        n = min(n, max(1, -(-cards // CARDS_PER_WORKER)))
+    return n
+
+
+#: The longest line a worker may send (a reply holds capped texts: far below this).
+MAX_LINE = 256 << 20
+#: Jobs a worker holds at once: the one it runs and the next, sent ahead.
+AHEAD = 2
+#: Jobs sent ahead of the one running, in bytes at most: well within a pipe's 64 KiB.
+AHEAD_BYTES = 16 << 10
+#: A card to run: its index, the card, its device, its cache key and its timeout.
+Item = tuple[int, Card, str, str, float]
 
 
 class _Worker:
-    """One worker process: started lazily, answers one job at a time, killed as a whole when closed."""
+    """One worker process: started lazily, answers its jobs in the order sent, killed as a whole
+    when closed.
+
+    Jobs may be sent ahead (``send``) while earlier ones run: the worker reads the next job only
+    once it has answered the previous one, so each job still runs alone, and the runner's own work
+    on a reply (the cache entry, the progress line) overlaps the next card instead of delaying it.
+    """
 
     def __init__(self, warm_optim: bool, sandbox: Sandbox | None) -> None:
         argv = [sys.executable, "-m", "generator.execute.worker", *(["--warm-up-optim"] if warm_optim else [])]
@@ -117,40 +158,68 @@ class _Worker:
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env=env, text=True, bufsize=1, errors="replace", start_new_session=True,
-                cwd=self.tmp_root,
+                env=env, bufsize=0, start_new_session=True, cwd=self.tmp_root,
             )
         except BaseException:
             shutil.rmtree(self.tmp_root, ignore_errors=True)
             raise
         self.ready = False
+        self._buf = b""
 
     def _readline(self, timeout: float) -> Any:
-        out: IO[str] | None = self.proc.stdout
+        """The worker's next line, as JSON; ``WorkerDied`` when it ends or says nothing for ``timeout``."""
+        out = self.proc.stdout
         assert out is not None
-        box: list[str] = []
-        t = threading.Thread(target=lambda: box.append(out.readline()), daemon=True)
-        t.start()
-        t.join(timeout)
-        if not box or not box[0]:
-            raise WorkerDied("the worker process stopped answering" if not box else "the worker process died")
+        fd = out.fileno()
+        deadline = time.monotonic() + timeout
+        while (end := self._buf.find(b"\n")) < 0:
+            if len(self._buf) > MAX_LINE:
+                raise ProtocolError("the worker sent a line longer than any reply")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerDied("the worker process stopped answering")
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except OSError as e:
+                raise WorkerDied(f"the worker process died ({e})") from None
+            if not chunk:
+                raise WorkerDied("the worker process died")
+            self._buf += chunk
+        line, self._buf = self._buf[:end], self._buf[end + 1:]
         try:
-            return json.loads(box[0])
+            return json.loads(line.decode("utf-8", "replace"))
         except ValueError:
             raise ProtocolError("the worker sent a line that is not JSON") from None
 
-    def run(self, job: Job) -> Reply:
+    @staticmethod
+    def encode(job: Job) -> bytes:
+        return json.dumps(job.to_dict()).encode() + b"\n"
+
+    def send(self, data: bytes) -> None:
+        """Queue an encoded job in the worker's input; it runs after the jobs sent before it.
+
+        Blocks while the pipe is full: send ahead of unanswered jobs only what fits in it beside
+        them (``AHEAD_BYTES``), or the worker, blocked writing a reply nobody reads yet, and this
+        thread would wait for each other.
+        """
+        stdin = self.proc.stdin
+        assert stdin is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[stdin.write(view) or 0:]
+        except (BrokenPipeError, OSError) as e:
+            raise WorkerDied(f"the worker process died ({e})") from e
+
+    def receive(self, job: Job) -> Reply:
+        """The reply to ``job``, the oldest job sent and not yet answered."""
         if not self.ready:
             hello = self._readline(120.0)
             if not isinstance(hello, dict) or hello.get("ready") is not True:
                 raise WorkerDied("the worker did not start")
             self.ready = True
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(job.to_dict()) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
-            raise WorkerDied(f"the worker process died ({e})") from e
         data = self._readline(job.timeout + WORKER_GRACE)
         try:
             reply = Reply.from_dict(data, kind=job.kind)
@@ -160,6 +229,10 @@ class _Worker:
             said = f"; it says: {reply.reason}" if reply.status is ReplyStatus.ERROR and reply.reason else ""
             raise ProtocolError(f"the worker's reply does not answer this job (forged by a card?){said}")
         return reply
+
+    def run(self, job: Job) -> Reply:
+        self.send(self.encode(job))
+        return self.receive(job)
 
     def close(self) -> None:
         """Let the worker finish (it kills what its cards left), then make sure it is gone."""
@@ -204,14 +277,14 @@ class _Stopped(Exception):
 class _Pool:
     """The live workers of one ``run_cards`` call, so that a stop (Ctrl-C, SIGTERM) kills them all."""
 
-    def __init__(self, warm: bool, box: Sandbox | None) -> None:
-        self.warm, self.box = warm, box
+    def __init__(self, box: Sandbox | None) -> None:
+        self.box = box
         self.live: set[_Worker] = set()
         self.stopping = False
         self.lock = threading.Lock()
 
-    def start(self) -> _Worker:
-        worker = _Worker(self.warm, self.box)
+    def start(self, warm: bool = False) -> _Worker:
+        worker = _Worker(warm, self.box)
         with self.lock:
             if not self.stopping:
                 self.live.add(worker)
@@ -318,7 +391,7 @@ def run_cards(
         if on_done:
             on_done(oc)
 
-    todo: list[tuple[int, Card, str, str, float]] = []
+    todo: list[Item] = []
     pure: set[int] = set()  # cards that may run in a reused child
     for i, card in enumerate(cards):
         try:
@@ -338,62 +411,118 @@ def run_cards(
         box, sandbox_warning = choose_sandbox(sandbox, hidden=[cache.root])
         if sandbox_warning:
             warn("sandbox", sandbox_warning)
-        n_workers = max(1, min(jobs or default_jobs(), len(todo)))
-        q: queue.Queue[tuple[int, Card, str, str, float]] = queue.Queue()
-        for item in todo:
-            q.put(item)
-        # Warming the optimizer machinery costs a second once; worth it from the second card
-        # that would otherwise pay it in its own child.
+        n_workers = max(1, min(jobs or default_jobs(isolation, len(todo)), len(todo)))
+        # Warming the optimizer machinery costs a second or two once (torch._dynamo, sympy, ...);
+        # worth it from the second card that would otherwise pay it in its own child. Only the
+        # first worker warms it up and only it runs those cards: the others start serving the rest
+        # at once, while it warms up.
         warm = sum(_uses_optim(card) for _, card, _, _, _ in todo) >= 2
+        q_optim: queue.Queue[Item] = queue.Queue()
+        q_rest: queue.Queue[Item] = queue.Queue()
+        for item in todo:
+            (q_optim if warm and _uses_optim(item[1]) else q_rest).put(item)
 
-        pool = _Pool(warm, box)
+        pool = _Pool(box)
 
-        def one(worker: _Worker | None, n: int, card: Card, dev: str, timeout: float) -> tuple[_Worker | None, Outcome]:
-            """Run one card; returns the worker to go on with (None: start a new one) and the outcome."""
-            if worker is None:
-                worker = pool.start()
-            job = Job.for_card(n, secrets.token_hex(16), card, dev, timeout, pure=n in pure)
-            try:
-                reply = worker.run(job)
-            except WorkerDied as e:
-                pool.close(worker)
-                return None, Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True)
-            except ProtocolError as e:
-                pool.close(worker)
-                return None, Outcome(card, dev, machinery=f"{_where(card)}: {e}", executed=True)
-            return worker, _outcome(card, dev, reply)
+        def work(warm_worker: bool) -> None:
+            """Run cards from the queues on one worker (a new one after a death) until none is left.
 
-        def work() -> None:
+            Up to ``AHEAD`` jobs are sent before the oldest is answered, so the worker goes on to
+            the next card while this thread stores the last result. A job whose worker died before
+            answering it runs again on the next worker; the job the worker died on is that card's
+            failure, as it would be without sending ahead.
+            """
             worker: _Worker | None = None
+            queues = (q_optim, q_rest) if warm_worker else (q_rest,)
+            again: collections.deque[Item] = collections.deque()  # sent to a worker that died first
+            sent: collections.deque[tuple[Item, Job, int]] = collections.deque()
+
+            def take() -> Item | None:
+                if again:
+                    return again.popleft()
+                for q in queues:
+                    try:
+                        return q.get_nowait()
+                    except queue.Empty:
+                        continue
+                return None
+
+            def drop() -> None:
+                """Close the worker; what it was sent and did not answer runs again."""
+                nonlocal worker
+                if worker is not None:
+                    with contextlib.suppress(Exception):
+                        pool.close(worker)
+                worker = None
+                again.extendleft(reversed([item for item, _, _ in sent]))
+                sent.clear()
+
+            def finish(item: Item, oc: Outcome) -> None:
+                if pool.stopping:
+                    return
+                i, card, _, k, _ = item
+                if oc.result is not None:
+                    try:
+                        cache.put(k, card.id, oc.result)
+                    except (OSError, ValueError) as e:
+                        warn("cache", f"warning: cannot write the result cache in {cache.root} "
+                                      f"({_describe(e)}); results of this build are not cached")
+                done(i, oc)
+
+            def fill() -> None:
+                """Send jobs until ``AHEAD`` are unanswered, or what is queued would not fit."""
+                nonlocal worker
+                while not pool.stopping and len(sent) < AHEAD and (item := take()) is not None:
+                    i, card, dev, _, timeout = item
+                    try:
+                        job = Job.for_card(i, secrets.token_hex(16), card, dev, timeout, pure=i in pure)
+                        data = _Worker.encode(job)
+                        if sent and sum(n for _, _, n in sent) + len(data) > AHEAD_BYTES:
+                            again.appendleft(item)  # sent once the worker has answered what it holds
+                            return
+                        if worker is None:
+                            worker = pool.start(warm_worker)
+                        worker.send(data)
+                    except WorkerDied as e:
+                        if sent:  # it died on an earlier job: receiving that one says so
+                            again.appendleft(item)
+                            return
+                        drop()
+                        finish(item, Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True))
+                        continue
+                    except Exception as e:  # tnquiz's failure, this card's alone
+                        drop()
+                        finish(item, Outcome(card, dev, machinery=f"{_where(card)}: tnquiz failed to run it: {_describe(e)}"))
+                        continue
+                    sent.append((item, job, len(data)))
+
             try:
                 while not pool.stopping:
-                    try:
-                        i, card, dev, k, timeout = q.get_nowait()
-                    except queue.Empty:
+                    fill()
+                    if not sent or worker is None:
                         return
+                    item, job, _ = sent.popleft()
+                    _, card, dev, _, _ = item
                     try:
-                        worker, oc = one(worker, i, card, dev, timeout)
+                        oc = _outcome(card, dev, worker.receive(job))
+                    except WorkerDied as e:
+                        drop()
+                        oc = Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True)
+                    except ProtocolError as e:
+                        drop()
+                        oc = Outcome(card, dev, machinery=f"{_where(card)}: {e}", executed=True)
                     except Exception as e:  # tnquiz's failure, this card's alone
-                        if worker is not None:
-                            with contextlib.suppress(Exception):
-                                pool.close(worker)
-                        worker = None
+                        drop()
                         oc = Outcome(card, dev, machinery=f"{_where(card)}: tnquiz failed to run it: {_describe(e)}")
-                    if pool.stopping:
-                        return
-                    if oc.result is not None:
-                        try:
-                            cache.put(k, card.id, oc.result)
-                        except (OSError, ValueError) as e:
-                            warn("cache", f"warning: cannot write the result cache in {cache.root} "
-                                          f"({_describe(e)}); results of this build are not cached")
-                    done(i, oc)
+                    fill()  # the worker goes on while this thread stores the result
+                    finish(item, oc)
             finally:
                 if worker is not None:
                     pool.close(worker)
 
         with _signals_stop_the_build(pool), not_inspectable():
-            threads = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
+            threads = [threading.Thread(target=work, args=(warm and w == 0,), daemon=True)
+                       for w in range(n_workers)]
             for t in threads:
                 t.start()
             if on_workers:
@@ -421,7 +550,7 @@ def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -
     for i in range(len(jobs)):
         q.put(i)
     box, _ = choose_sandbox(None, hidden=[default_cache_dir()])
-    pool = _Pool(False, box)
+    pool = _Pool(box)
 
     def one(worker: _Worker | None, i: int) -> tuple[_Worker | None, dict[str, Any]]:
         where = f"{jobs[i].get('file')}"
@@ -460,7 +589,7 @@ def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -
 
     with _signals_stop_the_build(pool), not_inspectable():
         threads = [threading.Thread(target=work, daemon=True)
-                   for _ in range(max(1, min(n_workers or default_jobs(), len(jobs))))]
+                   for _ in range(max(1, min(n_workers or default_jobs("fork", len(jobs)), len(jobs))))]
         for t in threads:
             t.start()
         for t in threads:
