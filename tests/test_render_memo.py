@@ -255,3 +255,29 @@ def test_a_changed_renderer_renders_again(tmp_path: Path) -> None:
     assert build() == 3
     assert (tree / "out" / STAMP).read_text() != stamp
     assert "<title>tnquiz quiz: " in (tree / "out" / "quiz.html").read_text(encoding="utf-8")
+
+
+def test_code_highlighted_ahead_is_all_the_render_lexes(tmp_path: Path) -> None:
+    """``prelex`` (run while workers import torch) lexes exactly what the renders will show: after it,
+    a full render of every output lexes nothing new."""
+    from generator.render import highlight, prelex
+
+    deck = sample_deck()
+    exercise = BuiltCard(
+        card=Card(id="ex", deck="D", file="e.yaml", line=1, kind="exercise", question="q",
+                  setup="  x = torch.ones(2, 3)\n", solution="y = x.t()", answer="y.shape",
+                  variants=("x = torch.ones(4, 1)",)),
+        status="ok", answer=Answer(type="shape", text="torch.Size([3, 2])", shape=(3, 2)),
+        variant_answers=(Answer(type="shape", text="torch.Size([1, 4])", shape=(1, 4)),),
+        torch_version="2.5.0+cpu", ran_on="cpu")
+    deck = dataclasses.replace(deck, cards=(*deck.cards, exercise))
+    highlight._memo.clear()
+    prelex(c.card for c in deck.cards)
+    ahead = set(highlight._memo)
+    assert len(ahead) > len(deck.cards)
+    render_all(deck, tmp_path / "out", memo=False)
+    assert set(highlight._memo) == ahead
+
+    highlight._memo.clear()
+    prelex((c.card for c in deck.cards), stop=lambda: True)  # stopped at once: nothing done
+    assert not highlight._memo

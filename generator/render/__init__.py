@@ -19,12 +19,12 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
 from generator import __version__, atomic
-from generator.model import Deck
+from generator.model import Card, Deck
 from generator.paths import templates_dir
 from generator.render.cardsjson import write_cards_json
 
@@ -149,6 +149,29 @@ def prepare(memo: bool = True, templates: Path | None = None) -> None:
     if memo:
         load_memo(memo_path())
         piece_memo.load(pieces_path())
+
+
+def prelex(cards: Iterable[Card], stop: Callable[[], bool] = lambda: False) -> None:
+    """Highlight now the code the outputs will show of ``cards`` (it does not depend on their
+    results), so that the render after the run finds its tokens in the memo. Called while the
+    workers import torch, when this process would otherwise wait; it ends early once ``stop()``
+    (the first card is back: from then on the runner's threads should not wait for this one).
+    """
+    from generator.render.anki.fields import code_html
+    from generator.render.html import code_tokens
+    from generator.render.question import shown_code
+
+    for c in cards:
+        if stop():
+            return
+        for snippet in (c.code, c.setup, c.solution, *c.variants):
+            if snippet.strip():
+                for s in {snippet, shown_code(snippet)}:  # an exercise's inputs are shown as shown_code
+                    code_html(s)
+                    code_tokens(s)
+        if c.cloze is not None:
+            code_html(c.code, c.cloze)
+            code_tokens(c.code, blank=c.cloze)
 
 
 class TemplateError(ValueError):
