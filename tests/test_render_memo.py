@@ -271,13 +271,21 @@ def test_code_highlighted_ahead_is_all_the_render_lexes(tmp_path: Path) -> None:
         variant_answers=(Answer(type="shape", text="torch.Size([1, 4])", shape=(1, 4)),),
         torch_version="2.5.0+cpu", ran_on="cpu")
     deck = dataclasses.replace(deck, cards=(*deck.cards, exercise))
-    highlight._memo.clear()
+    from generator.render.anki.fields import code_html
+    from generator.render.html import _code_tokens
+
+    def forget() -> None:  # what earlier tests of this process highlighted
+        highlight._memo.clear()
+        code_html.cache_clear()
+        _code_tokens.cache_clear()
+
+    forget()
     prelex(c.card for c in deck.cards)
     ahead = set(highlight._memo)
     assert len(ahead) > len(deck.cards)
     render_all(deck, tmp_path / "out", memo=False)
     assert set(highlight._memo) == ahead
 
-    highlight._memo.clear()
+    forget()
     prelex((c.card for c in deck.cards), stop=lambda: True)  # stopped at once: nothing done
     assert not highlight._memo

@@ -191,7 +191,13 @@ def code_tokens(code: str, *, blank: str | None = None) -> list[Token]:
     """Highlight ``code`` (pygments, Python) into tokens; ``blank``: its one occurrence becomes ``BLANK``.
 
     The blank is lexed as a placeholder identifier, so the code around it still highlights as usual.
+    Kept per process (``render.prelex`` fills it while workers start); each call gets its own lists.
     """
+    return [t[:] if isinstance(t, list) else t for t in _code_tokens(code, blank)]
+
+
+@lru_cache(maxsize=16384)
+def _code_tokens(code: str, blank: str | None) -> list[Token]:
     span = cloze_span(code, blank)
     code = shown_code(code)
     if not code:
