@@ -140,6 +140,7 @@ class _Check:
         self.selfs: set[int] = set()  # ids of the `self` argument nodes of card classes' methods
         self.bindings: dict[str, list[ast.AST | None]] = {n: [None] for n in PROVIDED | _BUILTIN_NAMES}
         self.with_calls: set[int] = set()
+        self.nodes = {id(tree): list(ast.walk(tree)) for _, tree in trees}  # walked once, read twice
         for _, tree in trees:
             self._collect(tree)
         # names the card binds itself (`input = torch.ones(2)` is not the builtin)
@@ -162,7 +163,7 @@ class _Check:
             self._bind(target.value, None)
 
     def _collect(self, tree: ast.AST) -> None:
-        for node in ast.walk(tree):
+        for node in self.nodes[id(tree)]:
             if isinstance(node, ast.ClassDef):
                 self.classes.add(node.name)
                 self.bindings.setdefault(node.name, []).append(node)
@@ -231,7 +232,7 @@ class _Check:
         return None
 
     def _reasons(self, tree: ast.AST) -> Iterator[str]:
-        for node in ast.walk(tree):
+        for node in self.nodes[id(tree)]:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 yield from self._import(node)
             elif isinstance(node, ast.Global):

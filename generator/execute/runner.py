@@ -132,8 +132,8 @@ def default_jobs(isolation: str = "auto", cards: int | None = None) -> int:
 
 #: The longest line a worker may send (a reply holds capped texts: far below this).
 MAX_LINE = 256 << 20
-#: Jobs a worker holds at once: the one it runs and the next, sent ahead.
-AHEAD = 2
+#: Jobs a worker holds at once: the one it runs and the next ones, sent ahead.
+AHEAD = 3
 #: Jobs sent ahead of the one running, in bytes at most: well within a pipe's 64 KiB.
 AHEAD_BYTES = 16 << 10
 #: A card to run: its index, the card, its device, its cache key and its timeout.
@@ -515,6 +515,20 @@ def _run_cards(
                                q_rest.qsize() + (1 if q_optim.qsize() else 0)))
 
         pool = _Pool(box, early, early_warms=n_workers == 1)
+        # Cache entries are written by a thread of their own: a file system that takes a few ms to
+        # rename a file then never holds up the threads that keep the workers busy.
+        writes: queue.Queue[tuple[str, str, RunResult] | None] = queue.Queue()
+
+        def write_cache() -> None:
+            while (entry := writes.get()) is not None:
+                try:
+                    cache.put(*entry)
+                except (OSError, ValueError) as e:
+                    warn("cache", f"warning: cannot write the result cache in {cache.root} "
+                                  f"({_describe(e)}); results of this build are not cached")
+
+        writer = threading.Thread(target=write_cache, daemon=True)
+        writer.start()
 
         def work(warm_worker: bool) -> None:
             """Run cards from the queues on one worker (a new one after a death) until none is left.
@@ -554,11 +568,7 @@ def _run_cards(
                     return
                 i, card, _, k, _ = item
                 if oc.result is not None:
-                    try:
-                        cache.put(k, card.id, oc.result)
-                    except (OSError, ValueError) as e:
-                        warn("cache", f"warning: cannot write the result cache in {cache.root} "
-                                      f"({_describe(e)}); results of this build are not cached")
+                    writes.put((k, card.id, oc.result))
                 done(i, oc)
 
             def fill() -> None:
@@ -624,8 +634,12 @@ def _run_cards(
                 t.start()
             if on_workers:
                 on_workers()
-            for t in threads:
-                t.join()
+            try:
+                for t in threads:
+                    t.join()
+            finally:
+                writes.put(None)  # the writer ends once it has written what it was given
+            writer.join()  # every result is in the cache when this call returns
             if pool.early is not None:  # no thread took it
                 with pool.lock:
                     pool.live.discard(pool.early)

@@ -64,13 +64,20 @@ def _resolve(path: str) -> Any:
     return None
 
 
-def _namespace(obj: Any, containers: bool) -> tuple[Any, ...]:
-    """The names and the objects themselves (compared by identity first: cheap when nothing changed)."""
+def _namespace(obj: Any, containers: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The names and the objects themselves (compared by identity first: cheap when nothing
+    changed), and the sizes of ``containers`` (its hook registries: a hook added changes one)."""
     d = getattr(obj, "__dict__", None)
     if d is None:
         return ()
-    sizes = tuple(len(v) for v in d.values() if isinstance(v, (dict, list, set))) if containers else ()
-    return (tuple(d), tuple(d.values()), sizes)
+    return (tuple(d), tuple(d.values()), tuple(map(len, containers)))
+
+
+def _registries(obj: Any) -> tuple[Any, ...]:
+    """The dicts, lists and sets an object holds as attributes now (one replaced later changes the
+    object's namespace; one changed in place changes its size)."""
+    d = getattr(obj, "__dict__", None) or {}
+    return tuple(v for v in d.values() if isinstance(v, (dict, list, set)))
 
 
 def _torch() -> dict[str, Callable[[], Any]]:
@@ -171,12 +178,16 @@ def _python() -> dict[str, Callable[[], Any]]:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def _parts() -> dict[str, Callable[[], Any]]:
+    """What to read, decided once per process (a child takes its first fingerprint before its first
+    card): the watched objects as they are then; a module loaded later changes ``sys.modules``."""
     parts = {**_torch(), **_numpy(), **_python()}
     for path in WATCHED:
         obj = _resolve(path)
         if obj is not None:
-            parts[f"attributes of {path}"] = functools.partial(_namespace, obj, path in HOOKS)
+            parts[f"attributes of {path}"] = functools.partial(
+                _namespace, obj, _registries(obj) if path in HOOKS else ())
     return parts
 
 
