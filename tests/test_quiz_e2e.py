@@ -17,31 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests.fixture_decks import E2E_YAML as DECK
+
 pexpect = pytest.importorskip("pexpect")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2025-03-01T09:00:00+00:00"
 
-DECK = """\
-deck: Quiz::E2E
-tags: [e2e]
-cards:
-  - id: q-shape
-    question: What is the shape of `torch.squeeze(a, 1)`?
-    setup: a = torch.rand(1, 1, 2, 3)
-    code: b = torch.squeeze(a, 1)
-    answer: b.shape
-    explain: Only a dimension of size 1 is removed.
-    source: notes.md#squeeze
-  - id: q-dtype
-    question: What dtype does `torch.arange(5)` have?
-    code: t = torch.arange(5)
-    answer: t.dtype
-  - id: q-error
-    question: What does `.view(-1)` on a transposed tensor raise?
-    code: torch.zeros(2, 3).t().view(-1)
-    raises: RuntimeError
-"""
 
 
 def _tnquiz() -> list[str]:
@@ -51,12 +33,13 @@ def _tnquiz() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small deck, built once for real (its snippets run in the worker: that needs torch)."""
+def cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
+    """A small deck, built once for real (its snippets ran in the worker into fixture_cache: that
+    needs torch)."""
     pytest.importorskip("torch")
     d = tmp_path_factory.mktemp("e2e")
     (d / "e2e.yaml").write_text(DECK)
-    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(d / "cache")}
+    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(fixture_cache)}
     p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / "e2e.yaml"), "--out",
                         str(d / "build")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
