@@ -7,17 +7,22 @@ never imports torch. Documented with examples in docs/api.md.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.execute.cache import Cache, torch_version
 from generator.load import LoadResult
 from generator.model import BuiltCard, Deck, Outcome, Problem
 from generator.paths import bundled_cards_dir
+
+if TYPE_CHECKING:
+    from generator.execute.runner import EarlyWorker
 
 #: Exit codes of the CLI (the API's results carry ``exit_code`` with the same meaning).
 EXIT_OK = 0
@@ -185,29 +190,57 @@ def run(
     cache: Cache | None = None,
     device: str | None = None,
     jobs: int | None = None,
+    on_total: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     on_workers: Callable[[], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     isolation: str = "auto",
+    early: EarlyWorker | None = None,
 ) -> Report:
     """Run (or look up in the cache) every loaded card and verify it. Every card comes back.
+
+    A cloze card's blank is also run with each plausible other filling (extra runs, cached like
+    any card: ``on_total(n)`` gets every run, ``on_done`` is called for each); the fillings that
+    give the card's result become its ``cloze_equivalents``, which every grader accepts.
 
     ``on_warning(line)``: what the user should know that fails no card (say, cards run without
     the sandbox, or a cache that cannot be written), once each. ``isolation``: ``auto`` (cards
     that provably leave no trace share a reused child) or ``fork`` (docs/isolation.md).
+    ``early``: a worker started before loading (see ``_early``), adopted or killed here.
     """
+    from generator.cloze import add_variants
     from generator.execute.runner import run_cards
-    from generator.verify import verify
 
     check_device(device)
-    outcomes = run_cards(loaded.cards, cache=cache if cache is not None else Cache(), device=device,
+    # one batch: the cards, then every alternative filling of each cloze blank (generator/cloze.py)
+    cards = list(loaded.cards)
+    batch = list(cards)
+    alternatives = {i: add_variants(card, batch) for i, card in enumerate(cards) if card.cloze}
+    if on_total:
+        on_total(len(batch))
+    outcomes = run_cards(batch, cache=cache if cache is not None else Cache(), device=device,
                          jobs=jobs, on_done=on_done, on_workers=on_workers, on_warning=on_warning,
-                         isolation=isolation)
-    built = _complete(loaded, [verify(o) for o in outcomes])
+                         isolation=isolation, early=early)
+    built = _complete(loaded, [_verified(outcomes[i], [(alt, outcomes[k]) for alt, k in alternatives.get(i, ())])
+                               for i in range(len(cards))])
     versions = sorted({c.torch_version for c in built if c.torch_version})
     deck = Deck(cards=built, generator=f"tnquiz {__version__}",
                 torch_version=versions[0] if len(versions) == 1 else (", ".join(versions) or torch_version()))
     return Report(deck=deck, problems=loaded.problems, ran=sum(1 for o in outcomes if o.executed))
+
+
+def _verified(outcome: Outcome, alternatives: Sequence[tuple[str, Outcome]]) -> BuiltCard:
+    """The verified card, with the fillings of its cloze blank that give the same result recorded."""
+    from generator.cloze import equivalents, machinery_failure
+    from generator.verify import verify
+
+    built = verify(outcome)
+    if not alternatives or built.status not in ("ok", "contradicted"):
+        return built
+    failure = machinery_failure(alternatives)
+    if failure is not None:  # the build would depend on a failure of tnquiz's own: never quietly
+        return replace(built, status="error", reason=failure)
+    return replace(built, cloze_equivalents=equivalents(outcome, alternatives))
 
 
 def _complete(loaded: LoadResult, built: list[BuiltCard]) -> tuple[BuiltCard, ...]:
@@ -233,11 +266,26 @@ def check(
     Cards that loaded are run even when others did not load, so that one pass reports everything.
     """
     check_device(device)
-    loaded = load(paths)
-    if on_total:
-        on_total(len(loaded.cards))
-    return run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
-               isolation=isolation)
+    cache = cache if cache is not None else Cache()
+    with _early(cache) as early:
+        loaded = load(paths)
+        return run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=on_done,
+                   on_warning=on_warning, isolation=isolation, early=early)
+
+
+@contextlib.contextmanager
+def _early(cache: Cache) -> Iterator[EarlyWorker | None]:
+    """A worker started at once when every card will have to run (an empty or disabled cache), so
+    that torch's import overlaps loading the cards; killed on the way out if no card took it. A
+    cache that holds any result starts nothing here: a warm build never starts torch."""
+    from generator.execute.runner import EarlyWorker
+
+    early = EarlyWorker(cache) if EarlyWorker.wanted(cache) else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
 
 
 # -- render and build ------------------------------------------------------------------------------
@@ -296,17 +344,18 @@ def build(
 
     check_device(device)
     out = Path(out)
-    loaded = load(paths)
     use_memo = cache is None or cache.enabled
-    if loaded.problems or not loaded.cards:
-        report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
-        why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
-               if loaded.problems else "no cards were found")
-        return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
-    if on_total:
-        on_total(len(loaded.cards))
-    report = run(loaded, cache=cache, device=device, jobs=jobs, on_done=on_done, on_warning=on_warning,
-                 on_workers=lambda: prepare(memo=use_memo), isolation=isolation)  # renderers load while workers start
+    cache = cache if cache is not None else Cache()
+    with _early(cache) as early:
+        loaded = load(paths)
+        if loaded.problems or not loaded.cards:
+            report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
+            why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
+                   if loaded.problems else "no cards were found")
+            return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
+        report = run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=on_done,
+                     on_warning=on_warning, on_workers=lambda: prepare(memo=use_memo),  # renderers load
+                     isolation=isolation, early=early)  # while workers start
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "
                                                  f"{out}/ is untouched (run the build again)")

@@ -117,7 +117,8 @@ DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), de
                       help="Run every card on this device (default: each card's own `device`). "
                            "`cuda` where there is no GPU is an error.")
 JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-                    help="Worker processes (default: half the CPU cores; each keeps about two busy).")
+                    help="Worker processes (default: one per CPU core up to 4, and one per 32 cards to run; "
+                         "with --isolation fork half the cores).")
 ISOLATION = click.option("--isolation", type=click.Choice(["auto", "fork"]), default="auto", show_default=True,
                          help="fork: every card in a fresh process; auto: cards that provably leave no "
                               "trace share one (same answers, faster; see docs/isolation.md).")

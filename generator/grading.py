@@ -11,7 +11,8 @@ Rules, by card kind:
   ``long`` is ``int64``, ...).
 - ``error``: the exception type name (with or without a module path), or ``Type: message``.
 - ``choice``: the 1-based number of the right option, or its exact text.
-- ``cloze``: the hidden text, ignoring spaces and quote style.
+- ``cloze``: the hidden text, or one of the card's ``cloze_equivalents`` (other fillings the build
+  verified to give the same live result), ignoring spaces and quote style (:func:`normalize_cloze`).
 - ``output``: the printed text, ignoring differences in whitespace.
 - ``value``: a number within a tolerance (relative 1e-3, absolute 5e-4); a tensor as its numbers in
   order (``tensor(...)``, brackets and ``dtype=...`` optional), each within that tolerance; ``True`` /
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,12 +149,18 @@ def _number_of(value: Any) -> float | None:
     return None
 
 
+def normalize_cloze(text: str) -> str:
+    """A cloze answer as graders compare it: without whitespace, ``"`` read as ``'``."""
+    return _squash(text).replace('"', "'")
+
+
 def grade(kind: str, answer: dict[str, Any], typed: str, options: list[dict[str, Any]] | None = None,
-          cloze: str | None = None) -> Verdict:
+          cloze: str | None = None, equivalents: Sequence[str] = ()) -> Verdict:
     """Is ``typed`` a right answer for a card of ``kind`` whose verified answer is ``answer``?
 
     ``answer`` is the ``answer`` object of ``cards.json`` (``Answer.to_dict()``); ``options`` the
-    card's ``options`` (choice cards), ``cloze`` its blanked text (cloze cards).
+    card's ``options`` (choice cards), ``cloze`` its blanked text and ``equivalents`` its
+    ``cloze_equivalents`` (cloze cards).
     """
     typed = typed.strip()
     expected = answer.get("text", "") if answer else ""
@@ -164,9 +172,8 @@ def grade(kind: str, answer: dict[str, Any], typed: str, options: list[dict[str,
             return Verdict(n is not None and n - 1 in right, expected)
         return Verdict(any(_squash(typed) == _squash(options[i]["text"]) for i in right), expected)
     if kind == "cloze" and cloze is not None:
-        def norm(s: str) -> str:
-            return _squash(s).replace('"', "'")
-        return Verdict(bool(typed) and norm(typed) == norm(cloze), cloze)
+        mine = normalize_cloze(typed)
+        return Verdict(bool(typed) and any(mine == normalize_cloze(c) for c in (cloze, *equivalents)), cloze)
     return Verdict(matches(answer, typed), expected)
 
 

@@ -301,6 +301,9 @@ class BuiltCard:
     cached: bool = False
     problems: tuple[str, ...] = field(default=())  # check failures (expect mismatches, ...)
     variant_answers: tuple[Answer, ...] = ()  # an exercise: the solution's answer on each variant
+    # a cloze card: other fillings of the blank that the build ran and found to give the same live
+    # result (generator/cloze.py); every grader accepts them
+    cloze_equivalents: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -359,6 +362,7 @@ class BuiltCard:
             "answer": self.answer.to_dict() if self.answer else None,
             "options": [o.to_dict() for o in self.options],
             "cloze": c.cloze,
+            **({"cloze_equivalents": list(self.cloze_equivalents)} if c.cloze is not None else {}),
             "stdout": self.stdout,
             "torch_version": self.torch_version,
             "ran_on": self.ran_on,
@@ -411,6 +415,7 @@ class BuiltCard:
             ran_on=d.get("ran_on", ""),
             problems=tuple(d.get("problems", ())),
             variant_answers=tuple(Answer.from_dict(a) for a in d.get("variant_answers", ())),
+            cloze_equivalents=_cloze_equivalents(card, d.get("cloze_equivalents", [])),
         )
 
 
@@ -428,6 +433,16 @@ def _source_titles(v: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(t, str) for k, t in v.items()):
         raise ValueError(f"source_titles must map note files to titles, found {type(v).__name__}")
     return tuple(v.items())
+
+
+def _cloze_equivalents(card: Card, v: Any) -> tuple[str, ...]:
+    """A cloze card's ``cloze_equivalents`` as read from ``cards.json``: graders compare typed text
+    with them, so they must be what the build writes (a ValueError names what is not)."""
+    if not isinstance(v, list) or not all(isinstance(t, str) and t.strip() for t in v):
+        raise ValueError(f"card {card.id!r}: cloze_equivalents must be a list of non-empty texts, found {v!r}")
+    if v and not isinstance(card.cloze, str):
+        raise ValueError(f"card {card.id!r}: cloze_equivalents given, but the card has no cloze")
+    return tuple(v)
 
 
 def _check_exercise(card: Card) -> None:

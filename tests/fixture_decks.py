@@ -148,6 +148,18 @@ cards:
 """
 
 
+# One cloze card whose blank has an equivalent filling (`dim=-1`), for the terminal quiz.
+E2E_CLOZE_YAML = """\
+deck: Quiz::Cloze
+cards:
+  - id: q-cloze
+    question: Fill in the blank so that `z` has the shape shown.
+    setup: x = torch.zeros(2, 3); y = torch.zeros(2, 4)
+    code: z = torch.cat([x, y], dim=1)
+    cloze: dim=1
+    answer: z.shape
+"""
+
 # Exercises in the terminal quiz, end to end.
 EXERCISE_YAML = """\
 deck: Quiz::Exercises
@@ -175,4 +187,5 @@ cards:
 
 # name -> text of every file above: all run in one `tnquiz check` (their card ids differ).
 FIXTURE_DECKS = {"shapes.yaml": SHAPES_YAML, "misc.yaml": MISC_YAML, "html.yaml": HTML_YAML,
-                 "e2e.yaml": E2E_YAML, "exercises.yaml": EXERCISE_YAML}
+                 "e2e.yaml": E2E_YAML, "e2e-cloze.yaml": E2E_CLOZE_YAML,
+                 "exercises.yaml": EXERCISE_YAML}

@@ -374,6 +374,10 @@ def test_cli_deck_imports_and_renders_every_kind(built: tuple[list[Path], Path],
     assert "Given" in given and "x = torch.zeros(2, 3); y = torch.zeros(2, 4)" in visible_text(given)
     assert "torch.Size([2, 7])" in visible_text(q)
     assert "torch.cat([x, y], dim=1)" in visible_text(a)
+    # `dim=-1` gives the same result on these 2-D tensors: the build verified it, the back (only) says
+    # so, as the HTML page and the terminal quiz accept it (Anki's cloze notes are self-graded).
+    assert "Also right: dim=-1" in visible_text(a) and "dim=-1" not in visible_text(q)
+    assert notes["t-dict-cloze"]["Options"] == ""  # no equivalent: nothing to say
     # cloze over a nested dict literal: its "}}" does not end the cloze early.
     q, a = qa("t-dict-cloze")
     code_q = visible_text(q.split('class="tnq-code"')[-1].split("</pre>")[0])

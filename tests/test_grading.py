@@ -25,5 +25,6 @@ def test_table_is_not_empty() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_grading_case(case: dict[str, Any]) -> None:
-    verdict = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"))
+    verdict = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"),
+                    case.get("equivalents", ()))
     assert verdict.correct is case["correct"], case.get("note")

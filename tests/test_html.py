@@ -55,7 +55,8 @@ def load_cases() -> list[dict[str, Any]]:
 
 
 def py_verdict(case: dict[str, Any]) -> dict[str, Any]:
-    v = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"))
+    v = grade(case["kind"], case["answer"], case["typed"], case.get("options"), case.get("cloze"),
+                    case.get("equivalents", ()))
     return {"correct": v.correct, "expected": v.expected}
 
 
@@ -125,6 +126,14 @@ def test_page_data_only_ok_cards() -> None:
     assert [c["id"] for c in data["cards"]] == ["s", "nan", "inf", "c", "z", "x"]
     z = next(c for c in data["cards"] if c["id"] == "z")
     assert z["cloze"] == "dim=1" and BLANK_TOKEN in z["cz"]
+    assert "also" not in z  # no equivalents recorded: nothing else is right
+
+
+def test_page_data_carries_cloze_equivalents_for_grade_js() -> None:
+    deck = hand_deck()
+    cards = tuple(dataclasses.replace(c, cloze_equivalents=("dim=-1",)) if c.id == "z" else c for c in deck.cards)
+    z = next(c for c in page_data(dataclasses.replace(deck, cards=cards))["cards"] if c["id"] == "z")
+    assert z["also"] == ["dim=-1"]
 
 
 def test_render_html_is_self_contained(tmp_path: Path) -> None:
@@ -353,6 +362,25 @@ def test_each_kind_score_and_progress_kept_across_reload(quiz: Page) -> None:
 
 
 @pytest.mark.browser
+def test_cloze_equivalent_verified_at_build_time_is_right(quiz: Page, built: Path) -> None:
+    """`dim=-1` gives the same shape as `dim=1` on these 2-D tensors: the build recorded it, the
+    page's grader accepts it and names it; a filling with another result stays wrong."""
+    cards = {c["id"]: c for c in json.loads((built / "cards.json").read_text())["cards"]}
+    assert cards["cat-cloze"]["cloze_equivalents"] == ["dim=-1"]
+    page = quiz.page
+    quiz.go_to("cat-cloze")
+    assert quiz.answer("dim = -1") == "✓ Correct"
+    fb = page.inner_text("#feedback")
+    assert "The blank is dim=1." in fb and "Also right: dim=-1" in fb
+    page.click("#b-reset")  # confirm() is accepted
+    quiz.go_to("cat-cloze")
+    assert quiz.answer("dim=0") == "✗ Not quite"  # joins the rows: sizes 3 and 4 do not match
+    page.click("#b-reset")
+    quiz.go_to("cat-cloze")
+    assert quiz.answer("dim=-2") == "✗ Not quite"  # the same axis as dim=0 here
+
+
+@pytest.mark.browser
 def test_filters_by_deck_and_tag_and_order(quiz: Page) -> None:
     page = quiz.page
     tags = page.eval_on_selector_all("#tag-list option", "os => os.map(o => [o.value, o.label])")
@@ -478,7 +506,7 @@ def test_grading_table_in_the_browser(quiz: Page) -> None:
     cases = load_cases()
     got = quiz.page.evaluate(
         "cases => cases.map(c => tnqGrade.grade(c.kind, c.answer, c.typed, c.options || null,"
-        " c.cloze === undefined ? null : c.cloze))", cases)
+        " c.cloze === undefined ? null : c.cloze, c.equivalents || null))", cases)
     bad = [(c["kind"], c["typed"], c["correct"], g) for c, g in zip(cases, got, strict=True)
            if g["correct"] is not c["correct"] or g["expected"] != py_verdict(c)["expected"]]
     assert not bad, bad
@@ -512,7 +540,7 @@ def test_grade_js_agrees_with_python_on_fuzzed_answers(quiz: Page) -> None:
     cases = fuzz_cases(seed=20240601, per_case=40)
     got = quiz.page.evaluate(
         "cases => cases.map(c => tnqGrade.grade(c.kind, c.answer, c.typed, c.options || null,"
-        " c.cloze === undefined ? null : c.cloze))", cases)
+        " c.cloze === undefined ? null : c.cloze, c.equivalents || null))", cases)
     bad = [(c["kind"], c["answer"].get("type"), c["typed"], c["correct"], g["correct"])
            for c, g in zip(cases, got, strict=True)
            if g["correct"] is not c["correct"] or g["expected"] != c["expected"]]

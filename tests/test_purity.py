@@ -147,7 +147,16 @@ def test_device_and_requirements() -> None:
     assert impurity(_card(device="auto")) == "it runs on device `auto`"
     assert impurity(_card(requires=("numpy",))) is None  # loaded in the worker already
     assert impurity(_card(requires=("torchvision",))) == "it requires torchvision"
-    assert impurity(_card(kind="exercise", solution="b = a + 1", answer="b")) == "it is an exercise"
+
+
+def test_an_exercise_is_judged_on_what_its_build_runs() -> None:
+    """The solution runs after the setup and after each variant: all of them are read."""
+    assert impurity(_card(kind="exercise", solution="b = a + 1", answer="b", variants=("a = torch.ones(3)",))) is None
+    assert impurity(_card(kind="exercise", solution="torch.set_default_dtype(torch.float64)\nb = a",
+                          answer="b")) == "its solution calls `torch.set_default_dtype` (sets process-wide state)"
+    assert impurity(_card(kind="exercise", solution="b = a + 1", answer="b",
+                          variants=("import os\na = torch.ones(3)",))) == "its variant imports `os`"
+    assert impurity(_card(kind="exercise", solution="b = a + 1", answer="b", device="cuda")) == "it runs on device `cuda`"
 
 
 def test_most_of_the_bundled_deck_is_pure() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixture_decks import E2E_CLOZE_YAML as CLOZE_DECK
 from tests.fixture_decks import E2E_YAML as DECK
 
 pexpect = pytest.importorskip("pexpect")
@@ -32,18 +33,23 @@ def _tnquiz() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "generator"]
 
 
-@pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
-    """A small deck, built once for real (its snippets ran in the worker into fixture_cache: that
-    needs torch)."""
+def _build(tmp_path_factory: pytest.TempPathFactory, name: str, deck: str, cache: Path) -> Path:
+    """``deck`` built once for real (its snippets ran in the worker into ``cache``, the session's
+    fixture_cache: that needs torch); its cards.json."""
     pytest.importorskip("torch")
-    d = tmp_path_factory.mktemp("e2e")
-    (d / "e2e.yaml").write_text(DECK)
-    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(fixture_cache)}
-    p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / "e2e.yaml"), "--out",
+    d = tmp_path_factory.mktemp(name)
+    (d / f"{name}.yaml").write_text(deck)
+    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(cache)}
+    p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / f"{name}.yaml"), "--out",
                         str(d / "build")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    out = d / "build" / "cards.json"
+    return d / "build" / "cards.json"
+
+
+@pytest.fixture(scope="module")
+def cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
+    """A small deck, built once for real."""
+    out = _build(tmp_path_factory, "e2e", DECK, fixture_cache)
     assert [c["status"] for c in json.loads(out.read_text())["cards"]] == ["ok", "ok", "ok"]
     return out
 
@@ -162,6 +168,37 @@ def test_session_right_wrong_undo_quit_and_restart(cards: Path, db: Path, procs:
     p.expect(r"Due 2 · New 0 · Done 0")
     p.sendline("q")
     p.expect(pexpect.EOF)
+
+
+
+
+@pytest.fixture(scope="module")
+def cloze_cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
+    """One cloze card whose blank has an equivalent (`dim=-1`), built for real."""
+    out = _build(tmp_path_factory, "e2e-cloze", CLOZE_DECK, fixture_cache)
+    assert [c["cloze_equivalents"] for c in json.loads(out.read_text())["cards"]] == [["dim=-1"]]
+    return out
+
+
+def test_cloze_equivalent_is_right_and_a_wrong_filling_is_not(cloze_cards: Path, db: Path,
+                                                              procs: list[Any]) -> None:
+    p = _spawn(cloze_cards, db)
+    procs.append(p)
+    p.expect(r"What goes in the blank\? ")
+    p.sendline("dim = -1")
+    p.expect("✓ Right")
+    p.expect("Answer: dim=1")
+    p.expect("Also right: dim=-1")
+    p.expect(r"Rating \[Enter = 3 Good\]: ")
+    p.sendline("u")  # take the answer back: asked again
+    p.expect(r"What goes in the blank\? ")
+    p.sendline("dim=0")
+    p.expect("✗ Wrong")
+    p.expect(r"Rating \[Enter = 1 Again\]: ")
+    p.sendline("q")
+    p.expect(pexpect.EOF)
+    p.close()
+    assert p.exitstatus == 0
 
 
 def test_kill_9_mid_session_loses_nothing_rated(cards: Path, db: Path, procs: list[Any]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from generator.execute.cache import Cache, key
-from generator.execute.runner import run_cards
+from generator.execute.runner import EarlyWorker, run_cards
 from generator.load import load
 from generator.model import BuiltCard
 from generator.verify import verify
@@ -412,4 +413,73 @@ cards:
     assert b["kills-server"].status == "failed"
     assert (b["kills-server"].reason or "").startswith(f"{p}:4 [kills-server]: the worker process died")
     assert [b[k].status for k in ("before", "after-1", "after-2")] == ["ok", "ok", "ok"]
+    # `after-1` was sent ahead to the worker that died before reading it: it ran on the next one
+    assert b["after-1"].answer and b["after-1"].answer.text == "torch.Size([2])"
     assert b["after-2"].answer and b["after-2"].answer.text == "torch.Size([3])"
+
+
+def test_big_jobs_and_big_replies_never_wait_for_each_other(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    """A job is sent ahead of the running one only when it fits in the pipe beside it: a big job
+    written while the worker writes a big reply nobody reads yet would block both for ever."""
+    big_comment = "# " + "x" * 150_000
+    p = write_cards(f"""\
+deck: D
+cards:
+  - id: loud
+    question: q
+    code: |
+      print("y" * 200_000)
+    output: true
+  - id: big-job
+    question: q
+    code: |
+      {big_comment}
+      a = torch.zeros(4)
+    answer: a.shape
+  - id: loud-again
+    question: q
+    code: |
+      print("z" * 200_000)
+    output: true
+  - {{id: last, question: q, answer: "torch.zeros(5).shape"}}
+""")
+    box: dict[str, dict[str, BuiltCard]] = {}
+    t = threading.Thread(target=lambda: box.update(b=build(p, cache, jobs=1)), daemon=True)
+    t.start()
+    t.join(120)
+    assert not t.is_alive(), "the runner and the worker are waiting for each other"
+    b = box["b"]
+    assert [b[k].status for k in ("loud", "big-job", "loud-again", "last")] == ["ok"] * 4
+    assert b["big-job"].answer and b["big-job"].answer.text == "torch.Size([4])"
+
+
+def test_an_early_worker_is_adopted_or_killed(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    """A worker started before loading (an empty cache) runs the cards; with nothing to run it dies."""
+    import os
+
+    p = write_cards("""\
+deck: D
+cards:
+  - id: parent
+    question: q
+    code: |
+      import os
+      pid = os.getppid()
+    answer: pid
+""")
+    assert EarlyWorker.wanted(cache)
+    assert EarlyWorker.wanted(Cache(cache.root, enabled=False))
+    early = EarlyWorker(cache, sandbox=False)
+    pid = early.pid
+    assert pid is not None
+    [oc] = run_cards(load([p]).cards, cache=cache, jobs=1, sandbox=False, early=early)
+    assert oc.result and oc.result.answer and oc.result.answer.value == pid  # its child ran the card
+    assert early.pid is None
+    assert not os.path.exists(f"/proc/{pid}")  # closed and reaped with the run
+    assert not EarlyWorker.wanted(cache)  # a result is cached now: a build would start nothing early
+
+    early = EarlyWorker(cache, sandbox=False)
+    pid = early.pid
+    [again] = run_cards(load([p]).cards, cache=cache, jobs=1, sandbox=False, early=early)
+    assert again.cached and early.pid is None
+    assert not os.path.exists(f"/proc/{pid}")  # nothing to run: killed and reaped

@@ -1,7 +1,7 @@
 """The runner <-> worker protocol: typed messages, and strict parsing of everything read back.
 
 The runner sends one ``Job`` per card as a JSON line on the worker's stdin; the worker answers one
-``Reply`` line on its stdout. Each job carries a random ``nonce`` that the worker echoes and never
+``Reply`` line on its stdout, in the order the jobs were sent. Each job carries a random ``nonce`` that the worker echoes and never
 passes to the card's process: a reply whose job number or nonce is not the one the runner waits
 for is not trusted (a card may try to write forged lines into the protocol).
 
@@ -18,6 +18,10 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from generator.model import Answer, BuiltCard, Card, RunError, RunResult, map_strings
+
+#: A line (instead of a job) that asks a worker to warm up the optimizers' machinery; the worker
+#: answers ``{"warmed": true}`` (or ``false`` with a ``reason``) before it reads the next line.
+WARM_UP_OPTIM = "warm-up-optim"
 
 #: Stored stdout and answer text are capped at this many characters each.
 TEXT_CAP = 64 * 1024

@@ -1,6 +1,7 @@
 """Which cards may share a process: a static check of a card's code (stage 2, torch-free).
 
-A card is *pure* when its snippets (``setup``, ``code``, ``answer``, ``choices``) can neither change
+A card is *pure* when its snippets (``setup``, ``code``, ``answer``, ``choices``; for an exercise also
+its ``solution`` and ``variants``, which its build runs) can neither change
 process-wide state that a later card could see, nor read process-wide state that an earlier card
 could have changed. Only pure cards run one after another in a reused child process (see
 ``docs/isolation.md``); anything else runs in a fresh child, as every card does with
@@ -10,9 +11,8 @@ impure. After each card a reused child also compares a fingerprint of process st
 
 ``impurity(card)`` gives the first reason a card is impure (``None``: pure). The rules, in order:
 
-1. the card is an exercise (it has a ``solution`` or ``variants``: its run resets process state
-   between inputs), runs on a device other than ``cpu``, or ``requires`` something other than
-   ``numpy`` (a CUDA context, or a module imported for it, would outlive the card);
+1. the card runs on a device other than ``cpu``, or ``requires`` something other than ``numpy`` (a
+   CUDA context, or a module imported for it, would outlive the card);
 2. a snippet does not parse (it fails alone, in its own child), imports a module other than those
    in ``SAFE_MODULES`` (``torch``, ``numpy``, ``math``, ``collections``, ``itertools``, ...), or a
    private name, ``*``, a setter or an area of rules 5 and 6 from one; holds ``global``, or a
@@ -106,13 +106,13 @@ _BUILTIN_NAMES = frozenset(dir(builtins))
 
 def impurity(card: Card) -> str | None:
     """Why ``card`` must run in a fresh process (``None``: it may share one with other pure cards)."""
-    if card.solution or card.variants:  # an exercise runs several setups, resetting state between
-        return "it is an exercise"
     if card.device != "cpu":
         return f"it runs on device `{card.device}`"
     if set(card.requires) - {"numpy"}:  # the worker has numpy loaded already (torch imports it)
         return f"it requires {', '.join(card.requires)}"
     parts = [("setup", card.setup, "exec"), ("code", card.code, "exec")]
+    if card.solution or card.variants:  # an exercise: the solution runs after the setup and each variant
+        parts += [("solution", card.solution, "exec"), *(("variant", v, "exec") for v in card.variants)]
     if card.answer:
         parts.append(("answer", card.answer.strip(), "eval"))
     parts += [("choice", c.strip(), "eval") for c in card.choices]

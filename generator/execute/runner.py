@@ -8,6 +8,7 @@ may run it in a reused child; ``"fork"`` gives every card a fresh child (docs/is
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hmac
 import json
@@ -15,19 +16,21 @@ import math
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from generator.execute.cache import Cache, key, package_version
 from generator.execute.cache import default_dir as default_cache_dir
-from generator.execute.messages import Job, Reply, ReplyStatus
+from generator.execute.messages import WARM_UP_OPTIM, Job, Reply, ReplyStatus
 from generator.execute.purity import impurity
 from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
 from generator.model import BuiltCard, Card, Graded, Outcome, RunResult
@@ -99,17 +102,55 @@ def _uses_optim(card: Card) -> bool:
     return any("optim" in text for text in (card.setup, card.code, card.answer or "", *card.choices))
 
 
-def default_jobs() -> int:
-    """Half the cores: one fork-server keeps about two busy (the fork of the next child and the
-    teardown of the last run beside the card). Measured in docs/performance.md."""
-    return max(1, (os.cpu_count() or 2) // 2)
+#: Cards to run per worker started by default: a worker's start (torch's import) costs as much CPU
+#: as running a few hundred pure cards, so a small batch (a one-card edit) gets one worker.
+CARDS_PER_WORKER = 32
+#: Workers started by default at most (each holds torch's memory, ~220 MB).
+MAX_DEFAULT_JOBS = 4
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_jobs(isolation: str = "auto", cards: int | None = None) -> int:
+    """Workers to start for ``cards`` cards to run (measured in docs/performance.md).
+
+    ``fork``: half the cores, as one fork-server keeps about two busy (the fork of the next child
+    and the teardown of the last run beside the card). ``auto``: one per core up to
+    ``MAX_DEFAULT_JOBS`` (a reused child costs no fork, so each worker keeps one core busy), and no
+    more than one per ``CARDS_PER_WORKER`` cards.
+    """
+    n = max(1, _cores() // 2) if isolation == "fork" else min(_cores(), MAX_DEFAULT_JOBS)
+    if cards is not None:
+        n = min(n, max(1, -(-cards // CARDS_PER_WORKER)))
+    return n
+
+
+#: The longest line a worker may send (a reply holds capped texts: far below this).
+MAX_LINE = 256 << 20
+#: Jobs a worker holds at once: the one it runs and the next, sent ahead.
+AHEAD = 2
+#: Jobs sent ahead of the one running, in bytes at most: well within a pipe's 64 KiB.
+AHEAD_BYTES = 16 << 10
+#: A card to run: its index, the card, its device, its cache key and its timeout.
+Item = tuple[int, Card, str, str, float]
 
 
 class _Worker:
-    """One worker process: started lazily, answers one job at a time, killed as a whole when closed."""
+    """One worker process: started lazily, answers its jobs in the order sent, killed as a whole
+    when closed.
+
+    Jobs may be sent ahead (``send``) while earlier ones run: the worker reads the next job only
+    once it has answered the previous one, so each job still runs alone, and the runner's own work
+    on a reply (the cache entry, the progress line) overlaps the next card instead of delaying it.
+    """
 
     def __init__(self, warm_optim: bool, sandbox: Sandbox | None) -> None:
-        argv = [sys.executable, "-m", "generator.execute.worker", *(["--warm-up-optim"] if warm_optim else [])]
+        argv = [sys.executable, "-m", "generator.execute.worker"]
         self.tmp_root = tempfile.mkdtemp(prefix="tnquiz-worker-")
         env = worker_env(self.tmp_root)
         if sandbox is not None:
@@ -117,40 +158,81 @@ class _Worker:
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env=env, text=True, bufsize=1, errors="replace", start_new_session=True,
-                cwd=self.tmp_root,
+                env=env, bufsize=0, start_new_session=True, cwd=self.tmp_root,
             )
         except BaseException:
             shutil.rmtree(self.tmp_root, ignore_errors=True)
             raise
         self.ready = False
+        self.warming = False
+        self._buf = b""
+        if warm_optim:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Ask the worker to warm up the optimizers before its next job (``messages.WARM_UP_OPTIM``)."""
+        self.send((json.dumps(WARM_UP_OPTIM) + "\n").encode())
+        self.warming = True
 
     def _readline(self, timeout: float) -> Any:
-        out: IO[str] | None = self.proc.stdout
+        """The worker's next line, as JSON; ``WorkerDied`` when it ends or says nothing for ``timeout``."""
+        out = self.proc.stdout
         assert out is not None
-        box: list[str] = []
-        t = threading.Thread(target=lambda: box.append(out.readline()), daemon=True)
-        t.start()
-        t.join(timeout)
-        if not box or not box[0]:
-            raise WorkerDied("the worker process stopped answering" if not box else "the worker process died")
+        fd = out.fileno()
+        deadline = time.monotonic() + timeout
+        while (end := self._buf.find(b"\n")) < 0:
+            if len(self._buf) > MAX_LINE:
+                raise ProtocolError("the worker sent a line longer than any reply")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerDied("the worker process stopped answering")
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except OSError as e:
+                raise WorkerDied(f"the worker process died ({e})") from None
+            if not chunk:
+                raise WorkerDied("the worker process died")
+            self._buf += chunk
+        line, self._buf = self._buf[:end], self._buf[end + 1:]
         try:
-            return json.loads(box[0])
+            return json.loads(line.decode("utf-8", "replace"))
         except ValueError:
             raise ProtocolError("the worker sent a line that is not JSON") from None
 
-    def run(self, job: Job) -> Reply:
+    @staticmethod
+    def encode(job: Job) -> bytes:
+        return json.dumps(job.to_dict()).encode() + b"\n"
+
+    def send(self, data: bytes) -> None:
+        """Queue an encoded job in the worker's input; it runs after the jobs sent before it.
+
+        Blocks while the pipe is full: send ahead of unanswered jobs only what fits in it beside
+        them (``AHEAD_BYTES``), or the worker, blocked writing a reply nobody reads yet, and this
+        thread would wait for each other.
+        """
+        stdin = self.proc.stdin
+        assert stdin is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[stdin.write(view) or 0:]
+        except (BrokenPipeError, OSError) as e:
+            raise WorkerDied(f"the worker process died ({e})") from e
+
+    def receive(self, job: Job) -> Reply:
+        """The reply to ``job``, the oldest job sent and not yet answered."""
         if not self.ready:
             hello = self._readline(120.0)
             if not isinstance(hello, dict) or hello.get("ready") is not True:
                 raise WorkerDied("the worker did not start")
             self.ready = True
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(job.to_dict()) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
-            raise WorkerDied(f"the worker process died ({e})") from e
+        if self.warming:
+            said = self._readline(600.0)
+            if not isinstance(said, dict) or not isinstance(said.get("warmed"), bool):
+                raise ProtocolError("the worker's answer to the warm-up is malformed")
+            self.warming = False
         data = self._readline(job.timeout + WORKER_GRACE)
         try:
             reply = Reply.from_dict(data, kind=job.kind)
@@ -160,6 +242,10 @@ class _Worker:
             said = f"; it says: {reply.reason}" if reply.status is ReplyStatus.ERROR and reply.reason else ""
             raise ProtocolError(f"the worker's reply does not answer this job (forged by a card?){said}")
         return reply
+
+    def run(self, job: Job) -> Reply:
+        self.send(self.encode(job))
+        return self.receive(job)
 
     def close(self) -> None:
         """Let the worker finish (it kills what its cards left), then make sure it is gone."""
@@ -201,17 +287,74 @@ class _Stopped(Exception):
     """The build is being stopped: start no worker."""
 
 
+class EarlyWorker:
+    """A worker started before the cards are even loaded, for a run that will surely need one (an
+    empty or disabled cache): torch's import, the longest wait of a cold build, then overlaps the
+    loading. ``run_cards(early=...)`` adopts it as a worker that does not warm up the optimizers;
+    ``close()`` kills it if nothing did (no card had to run after all).
+
+    Start it from the thread that outlives the run (the main thread): a worker dies with the
+    thread that started it (bubblewrap's ``--die-with-parent``).
+    """
+
+    def __init__(self, cache: Cache, sandbox: bool | None = None) -> None:
+        self.box, self.warning = choose_sandbox(sandbox, hidden=[cache.root])
+        self.sandbox = sandbox
+        self.cache_root = cache.root
+        self._worker: _Worker | None = _Worker(False, self.box)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (bubblewrap's, in the sandbox) while not taken or closed."""
+        return self._worker.proc.pid if self._worker is not None else None
+
+    @staticmethod
+    def wanted(cache: Cache) -> bool:
+        """Whether every card will run: the cache is off, or holds no result at all."""
+        if not cache.enabled:
+            return True
+        try:
+            return not any((cache.root / "results").iterdir())
+        except OSError:
+            return True
+
+    def take(self, sandbox: bool | None, cache: Cache) -> _Worker | None:
+        """The worker, once, if it was started the way this run would start one."""
+        worker, self._worker = self._worker, None
+        if worker is not None and (sandbox != self.sandbox or cache.root != self.cache_root):
+            worker.kill()
+            return None
+        return worker
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+
+
 class _Pool:
     """The live workers of one ``run_cards`` call, so that a stop (Ctrl-C, SIGTERM) kills them all."""
 
-    def __init__(self, warm: bool, box: Sandbox | None) -> None:
-        self.warm, self.box = warm, box
+    def __init__(self, box: Sandbox | None, early: _Worker | None = None, early_warms: bool = False) -> None:
+        self.box = box
         self.live: set[_Worker] = set()
         self.stopping = False
         self.lock = threading.Lock()
+        self.early = early  # started before the run; it goes to a worker that does not warm up the
+        self.early_warms = early_warms  # optimizers, or, when this is set (one worker), to any
+        if early is not None:
+            self.live.add(early)
 
-    def start(self) -> _Worker:
-        worker = _Worker(self.warm, self.box)
+    def start(self, warm: bool = False) -> _Worker:
+        with self.lock:
+            early = self.early if not warm or self.early_warms else None
+            if early is not None:
+                self.early = None
+        if early is not None:
+            if warm:
+                early.warm_up()
+            return early
+        worker = _Worker(warm, self.box)
         with self.lock:
             if not self.stopping:
                 self.live.add(worker)
@@ -227,7 +370,7 @@ class _Pool:
     def kill_all(self) -> None:
         with self.lock:
             self.stopping = True
-            workers, self.live = list(self.live), set()
+            workers, self.live, self.early = list(self.live), set(), None
         for worker in workers:
             worker.kill()
 
@@ -287,6 +430,7 @@ def run_cards(
     on_warning: Callable[[str], None] | None = None,
     sandbox: bool | None = None,
     isolation: str = "auto",
+    early: EarlyWorker | None = None,
 ) -> list[Outcome]:
     """Exactly one outcome per card, in order: from the cache, or by running it in a worker process.
 
@@ -296,8 +440,24 @@ def run_cards(
     torch), so that the caller can use that second. ``on_warning`` gets one line for each thing the
     user should know that does not fail a card (no sandbox, a cache that cannot be written), once
     per call. ``sandbox``: None follows ``TNQUIZ_SANDBOX`` (on unless ``0``). ``isolation``: see
-    ``ISOLATION``.
+    ``ISOLATION``. ``early``: a worker started before the cards were loaded; this call adopts it
+    or kills it.
     """
+    try:
+        return _run_cards(cards, cache, device, jobs, on_done, on_workers, on_warning, sandbox, isolation,
+                          early.take(sandbox, cache) if early is not None else None,
+                          early.box if early is not None else None, early.warning if early is not None else None)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _run_cards(
+    cards: Sequence[Card], cache: Cache, device: str | None, jobs: int | None,
+    on_done: Callable[[Outcome], None] | None, on_workers: Callable[[], None] | None,
+    on_warning: Callable[[str], None] | None, sandbox: bool | None, isolation: str,
+    early: _Worker | None, early_box: Sandbox | None, early_warning: str | None,
+) -> list[Outcome]:
     if isolation not in ISOLATION:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATION)}, found {isolation!r}")
     outcomes: list[Outcome | None] = [None] * len(cards)
@@ -318,8 +478,7 @@ def run_cards(
         if on_done:
             on_done(oc)
 
-    todo: list[tuple[int, Card, str, str, float]] = []
-    pure: set[int] = set()  # cards that may run in a reused child
+    todo: list[Item] = []
     for i, card in enumerate(cards):
         try:
             known = lookup(card, cache, device)
@@ -330,76 +489,147 @@ def run_cards(
             timeout = card_timeout(card)
             Job.from_dict(Job.for_card(i, "", card, dev, timeout).to_dict())  # what the worker would refuse
             todo.append((i, card, dev, key(card, dev), timeout))
-            if isolation == "auto" and impurity(card) is None:
-                pure.add(i)
         except Exception as e:  # any failure is this card's alone
             done(i, Outcome(card, card.device, machinery=f"{_where(card)}: cannot be run: {_describe(e)}"))
+    if not todo and early is not None:
+        early.kill()
+        early = None
     if todo:
-        box, sandbox_warning = choose_sandbox(sandbox, hidden=[cache.root])
+        if early is not None:
+            box, sandbox_warning = early_box, early_warning
+        else:
+            box, sandbox_warning = choose_sandbox(sandbox, hidden=[cache.root])
         if sandbox_warning:
             warn("sandbox", sandbox_warning)
-        n_workers = max(1, min(jobs or default_jobs(), len(todo)))
-        q: queue.Queue[tuple[int, Card, str, str, float]] = queue.Queue()
-        for item in todo:
-            q.put(item)
-        # Warming the optimizer machinery costs a second once; worth it from the second card
-        # that would otherwise pay it in its own child.
+        # Warming the optimizer machinery costs a second or two once (torch._dynamo, sympy, ...);
+        # worth it from the second card that would otherwise pay it in its own child. Only the
+        # first worker warms it up and only it runs those cards: the others start serving the rest
+        # at once, while it warms up.
         warm = sum(_uses_optim(card) for _, card, _, _, _ in todo) >= 2
+        q_optim: queue.Queue[Item] = queue.Queue()
+        q_rest: queue.Queue[Item] = queue.Queue()
+        for item in todo:
+            (q_optim if warm and _uses_optim(item[1]) else q_rest).put(item)
+        # the first worker takes both queues, the others only the rest: none starts for nothing
+        n_workers = max(1, min(jobs or default_jobs(isolation, len(todo)),
+                               q_rest.qsize() + (1 if q_optim.qsize() else 0)))
 
-        pool = _Pool(warm, box)
+        pool = _Pool(box, early, early_warms=n_workers == 1)
 
-        def one(worker: _Worker | None, n: int, card: Card, dev: str, timeout: float) -> tuple[_Worker | None, Outcome]:
-            """Run one card; returns the worker to go on with (None: start a new one) and the outcome."""
-            if worker is None:
-                worker = pool.start()
-            job = Job.for_card(n, secrets.token_hex(16), card, dev, timeout, pure=n in pure)
-            try:
-                reply = worker.run(job)
-            except WorkerDied as e:
-                pool.close(worker)
-                return None, Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True)
-            except ProtocolError as e:
-                pool.close(worker)
-                return None, Outcome(card, dev, machinery=f"{_where(card)}: {e}", executed=True)
-            return worker, _outcome(card, dev, reply)
+        def work(warm_worker: bool) -> None:
+            """Run cards from the queues on one worker (a new one after a death) until none is left.
 
-        def work() -> None:
+            Up to ``AHEAD`` jobs are sent before the oldest is answered, so the worker goes on to
+            the next card while this thread stores the last result. A job whose worker died before
+            answering it runs again on the next worker; the job the worker died on is that card's
+            failure, as it would be without sending ahead.
+            """
             worker: _Worker | None = None
-            try:
-                while not pool.stopping:
+            queues = (q_optim, q_rest) if warm_worker else (q_rest,)
+            again: collections.deque[Item] = collections.deque()  # sent to a worker that died first
+            sent: collections.deque[tuple[Item, Job, int]] = collections.deque()
+
+            def take() -> Item | None:
+                if again:
+                    return again.popleft()
+                for q in queues:
                     try:
-                        i, card, dev, k, timeout = q.get_nowait()
+                        return q.get_nowait()
                     except queue.Empty:
-                        return
+                        continue
+                return None
+
+            def drop() -> None:
+                """Close the worker; what it was sent and did not answer runs again."""
+                nonlocal worker
+                if worker is not None:
+                    with contextlib.suppress(Exception):
+                        pool.close(worker)
+                worker = None
+                again.extendleft(reversed([item for item, _, _ in sent]))
+                sent.clear()
+
+            def finish(item: Item, oc: Outcome) -> None:
+                if pool.stopping:
+                    return
+                i, card, _, k, _ = item
+                if oc.result is not None:
                     try:
-                        worker, oc = one(worker, i, card, dev, timeout)
+                        cache.put(k, card.id, oc.result)
+                    except (OSError, ValueError) as e:
+                        warn("cache", f"warning: cannot write the result cache in {cache.root} "
+                                      f"({_describe(e)}); results of this build are not cached")
+                done(i, oc)
+
+            def fill() -> None:
+                """Send jobs until ``AHEAD`` are unanswered, or what is queued would not fit."""
+                nonlocal worker
+                while not pool.stopping and len(sent) < AHEAD and (item := take()) is not None:
+                    i, card, dev, _, timeout = item
+                    try:
+                        # decided here, once the workers are starting: torch's import is the longer wait
+                        pure = isolation == "auto" and impurity(card) is None
+                        job = Job.for_card(i, secrets.token_hex(16), card, dev, timeout, pure=pure)
+                        data = _Worker.encode(job)
+                        if sent and sum(n for _, _, n in sent) + len(data) > AHEAD_BYTES:
+                            again.appendleft(item)  # sent once the worker has answered what it holds
+                            return
+                        if worker is None:
+                            worker = pool.start(warm_worker)
+                        worker.send(data)
+                    except WorkerDied as e:
+                        if sent:  # it died on an earlier job: receiving that one says so
+                            again.appendleft(item)
+                            return
+                        drop()
+                        finish(item, Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True))
+                        continue
                     except Exception as e:  # tnquiz's failure, this card's alone
-                        if worker is not None:
-                            with contextlib.suppress(Exception):
-                                pool.close(worker)
-                        worker = None
-                        oc = Outcome(card, dev, machinery=f"{_where(card)}: tnquiz failed to run it: {_describe(e)}")
-                    if pool.stopping:
+                        drop()
+                        finish(item, Outcome(card, dev, machinery=f"{_where(card)}: tnquiz failed to run it: {_describe(e)}"))
+                        continue
+                    sent.append((item, job, len(data)))
+
+            try:
+                if not all(q.empty() for q in queues):
+                    with contextlib.suppress(Exception):  # if it cannot start, the first card says why
+                        worker = pool.start(warm_worker)  # torch's import starts now, beside the rest
+                while not pool.stopping:
+                    fill()
+                    if not sent or worker is None:
                         return
-                    if oc.result is not None:
-                        try:
-                            cache.put(k, card.id, oc.result)
-                        except (OSError, ValueError) as e:
-                            warn("cache", f"warning: cannot write the result cache in {cache.root} "
-                                          f"({_describe(e)}); results of this build are not cached")
-                    done(i, oc)
+                    item, job, _ = sent.popleft()
+                    _, card, dev, _, _ = item
+                    try:
+                        oc = _outcome(card, dev, worker.receive(job))
+                    except WorkerDied as e:
+                        drop()
+                        oc = Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True)
+                    except ProtocolError as e:
+                        drop()
+                        oc = Outcome(card, dev, machinery=f"{_where(card)}: {e}", executed=True)
+                    except Exception as e:  # tnquiz's failure, this card's alone
+                        drop()
+                        oc = Outcome(card, dev, machinery=f"{_where(card)}: tnquiz failed to run it: {_describe(e)}")
+                    fill()  # the worker goes on while this thread stores the result
+                    finish(item, oc)
             finally:
                 if worker is not None:
                     pool.close(worker)
 
         with _signals_stop_the_build(pool), not_inspectable():
-            threads = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
+            threads = [threading.Thread(target=work, args=(warm and w == 0,), daemon=True)
+                       for w in range(n_workers)]
             for t in threads:
                 t.start()
             if on_workers:
                 on_workers()
             for t in threads:
                 t.join()
+            if pool.early is not None:  # no thread took it
+                with pool.lock:
+                    pool.live.discard(pool.early)
+                pool.early.kill()
     result: list[Outcome] = []
     for card, oc in zip(cards, outcomes, strict=True):
         if oc is None:  # cannot happen by construction; never lose a card if it does
@@ -421,7 +651,7 @@ def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -
     for i in range(len(jobs)):
         q.put(i)
     box, _ = choose_sandbox(None, hidden=[default_cache_dir()])
-    pool = _Pool(False, box)
+    pool = _Pool(box)
 
     def one(worker: _Worker | None, i: int) -> tuple[_Worker | None, dict[str, Any]]:
         where = f"{jobs[i].get('file')}"
@@ -460,7 +690,7 @@ def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -
 
     with _signals_stop_the_build(pool), not_inspectable():
         threads = [threading.Thread(target=work, daemon=True)
-                   for _ in range(max(1, min(n_workers or default_jobs(), len(jobs))))]
+                   for _ in range(max(1, min(n_workers or default_jobs("fork", len(jobs)), len(jobs))))]
         for t in threads:
             t.start()
         for t in threads:

@@ -23,7 +23,6 @@ is what the static check (``generator.execute.purity``) keeps out of reused chil
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import locale
@@ -122,12 +121,19 @@ def _listdir(path: str) -> tuple[str, ...]:
         return ()
 
 
-def _children() -> tuple[int, ...]:
-    pids: list[int] = []
-    for tid in _listdir("/proc/self/task"):
-        with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/children") as fh:
-            pids += (int(p) for p in fh.read().split())
-    return tuple(sorted(pids))
+def _children() -> bool:
+    """Whether this process has a child, live or exited (one ``waitid`` that reaps nothing)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _environ() -> Any:
+    """The environment as the process holds it (``os.environ``'s own mapping, not decoded)."""
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else tuple(sorted(os.environ.items()))
 
 
 def _modules() -> tuple[str, ...]:
@@ -143,7 +149,7 @@ def _python() -> dict[str, Callable[[], Any]]:
         "import hooks": lambda: (tuple(map(id, sys.meta_path)), tuple(map(id, sys.path_hooks)),
                                  len(sys.path_importer_cache)),
         "sys.modules": _modules,
-        "os.environ": lambda: tuple(sorted(os.environ.items())),
+        "os.environ": _environ,
         "warning filters": lambda: (tuple(warnings.filters), id(warnings.showwarning),
                                     id(warnings.formatwarning)),
         "sys hooks": lambda: (id(sys.excepthook), id(sys.displayhook), id(sys.unraisablehook),

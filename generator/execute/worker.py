@@ -47,6 +47,7 @@ from generator.execute import state
 from generator.execute.messages import (
     TEXT_CAP,
     VALUE_CAP,
+    WARM_UP_OPTIM,
     Job,
     Reply,
     ReplyStatus,
@@ -803,31 +804,19 @@ def _stop(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-def _warm_up(optim: bool) -> None:
+def _warm_up() -> None:
     """Run, once, what torch loads lazily on first use, so that children do not each pay for it.
 
-    The basic part (tensor reprs, small ops, modules, serialization, DataLoader) halves the time
-    of a trivial card. The first optimizer imports some 800 modules (``torch._dynamo``, sympy, ...;
-    over a second, and 70 MB that every fork then copies page tables for), so that part runs only
-    when the cards to run use ``torch.optim``. Nothing here leaves state a card can see: every
-    child re-seeds, and these calls change no global setting.
+    Tensor reprs, small ops, modules, serialization, the DataLoader: this halves the time of a
+    trivial card. Nothing here leaves state a card can see: every child re-seeds, and these calls
+    change no global setting.
     """
     import io as _io
 
     importlib.import_module("torch.utils.data")
     if "numpy" in sys.modules:  # torch imported it: every card seeds it, so load numpy.random now
         importlib.import_module("numpy.random")
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                torch.nn.Flatten(), torch.nn.Linear(2, 2))
-    loss = torch.nn.functional.cross_entropy(model(torch.ones(2, 1, 4, 4)), torch.tensor([0, 1]))
-    loss.backward()
-    if optim:
-        for name in ("torch.optim", "torch.optim.lr_scheduler"):
-            importlib.import_module(name)
-        for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                    torch.optim.Adam(model.parameters())):
-            opt.step()
-            opt.zero_grad()
+    model = _small_model()
     repr(model)
     repr(torch.zeros(2, 2)), repr(torch.zeros(2, dtype=torch.int64)), repr(torch.zeros(2) > 0)
     repr(torch.zeros(2).shape), repr(torch.float32)
@@ -839,6 +828,30 @@ def _warm_up(optim: bool) -> None:
     list(loader)
 
 
+def _small_model() -> torch.nn.Module:
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    loss = torch.nn.functional.cross_entropy(model(torch.ones(2, 1, 4, 4)), torch.tensor([0, 1]))
+    loss.backward()
+    return model
+
+
+def _warm_up_optim() -> None:
+    """The first optimizer imports some 800 modules (``torch._dynamo``, sympy, ...; a second or two,
+    and 70 MB that every fork then copies page tables for): done only when asked, when the cards to
+    run use ``torch.optim``. The children forked before it are let go, so that every child from
+    now on starts in the same state, with that machinery loaded."""
+    model = _small_model()
+    for name in ("torch.optim", "torch.optim.lr_scheduler"):
+        importlib.import_module(name)
+    for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), torch.optim.Adam(model.parameters())):
+        opt.step()
+        opt.zero_grad()
+    _shutdown()  # the spare (and a reused child, if any) forked before: they exit now
+    gc.collect()
+    gc.freeze()
+
+
 def main() -> None:
     prctl(PR_SET_DUMPABLE, 0)  # cards (our children) cannot open /proc/<us>/fd or /mem to forge replies
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # what a card detaches comes back to us, to be killed
@@ -846,7 +859,7 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _stop)
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
-    _warm_up(optim="--warm-up-optim" in sys.argv[1:])
+    _warm_up()
     gc.collect()
     gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
     proto = sys.stdout
@@ -855,6 +868,15 @@ def main() -> None:
     proto.flush()
     for line in sys.stdin:
         if not line.strip():
+            continue
+        if line.strip() == json.dumps(WARM_UP_OPTIM):
+            try:
+                _warm_up_optim()
+                said: dict[str, Any] = {"warmed": True}
+            except Exception as e:  # the cards that use optimizers will pay for it themselves
+                said = {"warmed": False, "reason": f"{type(e).__name__}: {e}"}
+            proto.write(json.dumps(said) + "\n")
+            proto.flush()
             continue
         try:
             job = Job.from_dict(json.loads(line))
@@ -869,6 +891,9 @@ def main() -> None:
         proto.write(json.dumps(reply.to_dict()) + "\n")
         proto.flush()
     _shutdown()
+    # Every card is reaped and its folder removed: skip the interpreter's teardown of torch (about
+    # 0.4 s that every build would wait for at its end); nothing is left to flush or release.
+    os._exit(0)
 
 
 if __name__ == "__main__":

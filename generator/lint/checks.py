@@ -28,8 +28,10 @@ from typing import Any
 
 import yaml
 
+from generator.cloze import add_variants, equivalents, same_result, signature
 from generator.execute.cache import Cache
 from generator.execute.runner import run_cards
+from generator.grading import normalize_cloze
 from generator.lint.names import CHECKS, CONFIG_NAME
 from generator.load import LoadResult
 from generator.model import BuiltCard, Card, Location, Outcome, Problem
@@ -181,16 +183,6 @@ def _finding(check: str, card: Card, message: str, line: int | None = None) -> F
     return Finding(check, card.file, line or card.line, card.id, message)
 
 
-def _signature(outcome: Outcome) -> tuple[Any, ...] | None:
-    """What a learner is told the result is; None when the card did not run (skipped, failed)."""
-    res = outcome.result
-    if res is None or outcome.skipped or outcome.failed or outcome.machinery or res.skipped:
-        return None
-    if res.error is not None:
-        return ("raised", res.error.message)
-    return (res.answer.text if res.answer else None, tuple(c.text for c in res.choices))
-
-
 def _shown(sig: tuple[Any, ...]) -> str:
     if sig[0] == "raised":
         return _short(f"the code fails: {sig[1]}")
@@ -234,99 +226,6 @@ del _tnq_shift, _TnqGenerator, _tnq_random
 def seed_shifted(card: Card) -> Card:
     """A copy of ``card`` that runs with every seed shifted by one."""
     return replace(card, seed=card.seed + 1, setup=SHIFT_SEEDS + card.setup)
-
-
-# -- cloze alternatives ----------------------------------------------------------------------------
-
-#: Tokens a learner could plausibly put in a blank instead of the right one: each group's members
-#: are alternatives for each other.
-SIBLINGS: tuple[tuple[str, ...], ...] = (
-    ("squeeze", "unsqueeze"),
-    ("cat", "stack", "hstack", "vstack"),
-    ("view", "reshape"),
-    ("sum", "mean", "prod", "max", "min"),
-    ("argmax", "argmin"),
-    ("permute", "transpose"),
-    ("zeros", "ones", "empty"),
-    ("zeros_like", "ones_like", "empty_like"),
-    ("rand", "randn"),
-    ("flatten", "ravel"),
-    ("detach", "clone"),
-    ("softmax", "log_softmax"),
-    ("relu", "sigmoid", "tanh"),
-    ("eval", "train"),
-    ("float", "double", "half", "long", "int", "bool"),
-    ("float32", "float64", "float16", "int64", "int32", "uint8", "bool"),
-    ("cpu", "cuda", "meta"),
-    ("state_dict", "parameters"),
-    ("no_grad", "enable_grad", "inference_mode"),
-    ("item", "tolist"),
-)
-_SIBLING_OF: dict[str, tuple[str, ...]] = {}
-for _group in SIBLINGS:
-    for _name in _group:
-        _SIBLING_OF[_name] = _SIBLING_OF.get(_name, ()) + tuple(n for n in _group if n != _name)
-
-
-def _int_alternatives(n: int) -> list[int]:
-    out = [n - 1, n + 1, -n, 0, 1, 2, -1]
-    return [a for i, a in enumerate(out) if a != n and a not in out[:i]]
-
-
-def cloze_alternatives(cloze: str, limit: int = 12) -> list[str]:
-    """Plausible other fillings of a blank: other ints for an int, True/False swapped, sibling names
-    (``squeeze``/``unsqueeze``, ``cpu``/``cuda``, ...), one token changed at a time."""
-    try:
-        toks = list(tokenize.generate_tokens(io.StringIO(cloze).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        return []
-    lines = cloze.splitlines(keepends=True) or [""]
-    offsets = [0]
-    for ln in lines:
-        offsets.append(offsets[-1] + len(ln))
-    out: list[str] = []
-
-    def add(start: tuple[int, int], end: tuple[int, int], text: str) -> None:
-        a = offsets[start[0] - 1] + start[1]
-        b = offsets[end[0] - 1] + end[1]
-        alt = cloze[:a] + text + cloze[b:]
-        if alt != cloze and alt not in out:
-            out.append(alt)
-
-    for i, tok in enumerate(toks):
-        if tok.type == tokenize.NUMBER and re.fullmatch(r"\d+", tok.string):
-            negative = i > 0 and toks[i - 1].string == "-" and toks[i - 1].end == tok.start
-            n = -int(tok.string) if negative else int(tok.string)
-            start = toks[i - 1].start if negative else tok.start
-            for alt in _int_alternatives(n):
-                add(start, tok.end, str(alt))
-        elif tok.type == tokenize.NAME and tok.string in ("True", "False"):
-            add(tok.start, tok.end, "False" if tok.string == "True" else "True")
-        elif tok.type == tokenize.NAME and tok.string in _SIBLING_OF:
-            for alt_name in _SIBLING_OF[tok.string]:
-                add(tok.start, tok.end, alt_name)
-        elif tok.type == tokenize.STRING:
-            m = re.fullmatch(r"([rbuf]*)(['\"])(.*)\2", tok.string, re.I)
-            if m and m.group(3) in _SIBLING_OF:
-                for alt_name in _SIBLING_OF[m.group(3)]:
-                    add(tok.start, tok.end, f"{m.group(1)}{m.group(2)}{alt_name}{m.group(2)}")
-    return out[:limit]
-
-
-def _cloze_variants(card: Card) -> list[tuple[str, Card]]:
-    """(what the blank holds instead, the card with that code) for every alternative."""
-    assert card.cloze is not None
-    if card.code.count(card.cloze) != 1:
-        return []
-    variants = [(alt, replace(card, code=card.code.replace(card.cloze, alt)))
-                for alt in cloze_alternatives(card.cloze)]
-    # a keyword argument in the blank: leaving it out (its default) is an alternative too
-    if re.fullmatch(r"\s*[A-Za-z_]\w*\s*=[^=].*", card.cloze, re.S):
-        for gone in (", " + card.cloze, ",  " + card.cloze, card.cloze + ", ", card.cloze + ","):
-            if card.code.count(gone) == 1:
-                variants.append(("(left out)", replace(card, code=card.code.replace(gone, ""))))
-                break
-    return variants
 
 
 # -- text checks --------------------------------------------------------------------------------------
@@ -548,10 +447,7 @@ def lint(
             shifted_at[i] = len(batch)
             batch.append(seed_shifted(card))
         if card.cloze and not config.silenced("cloze-undetermined", card.id):
-            cloze_at[i] = []
-            for alt, variant in _cloze_variants(card):
-                cloze_at[i].append((alt, len(batch)))
-                batch.append(variant)
+            cloze_at[i] = add_variants(card, batch, left_out=True)
     if on_total:
         on_total(len(batch))
     outcomes = run_cards(batch, cache=cache, jobs=jobs, on_done=on_done)
@@ -571,22 +467,26 @@ def lint(
         for p in b.problems:
             found.append(_finding("contradicted", card, _short(p.split(": ", 1)[-1], 300)))
         found.extend(_answer_checks(b, card.kind))
-        original = _signature(outcomes[i])
+        original = signature(outcomes[i])
         if original is None:
             continue
         if i in shifted_at:
-            other = _signature(outcomes[shifted_at[i]])
+            other = signature(outcomes[shifted_at[i]])
             if other is not None and other != original:
                 found.append(_finding("random", card,
                                       f"the answer changes when every seed is shifted by one: {_shown(original)} "
                                       f"-> {_shown(other)}; ask about what does not depend on the random "
                                       f"numbers (or silence `random` for this card in {CONFIG_NAME})"))
-        same = [alt for alt, k in cloze_at.get(i, []) if _signature(outcomes[k]) == original]
+        alternatives = [(alt, outcomes[k]) for alt, k in cloze_at.get(i, [])]
+        # the build records these (every grader accepts them); only the others are a problem
+        accepted = {normalize_cloze(t) for t in (card.cloze or "", *equivalents(outcomes[i], alternatives))}
+        same = [alt for alt in same_result(outcomes[i], alternatives) if normalize_cloze(alt) not in accepted]
         if same:
             found.append(_finding("cloze-undetermined", card,
                                   f"the blank `{card.cloze}` is not determined by what the card shows: "
                                   + ", ".join(f"`{a}`" for a in same[:4])
-                                  + (" gives" if len(same) == 1 else " give") + " the same result"))
+                                  + (" gives" if len(same) == 1 else " give") + " the same result, "
+                                  "and no answer typed into the blank stands for it"))
     found.extend(_duplicates(built, config))
     where = _common_place(cards)
     found.extend(_deck_checks(built, config, where))

@@ -15,7 +15,7 @@ _CHECK_LIST = "\n".join(f"  {name:<19} {what}" for name, what in CHECKS.items())
 @click.command("lint", help=f"""Find cards that are right but teach badly; write nothing.
 
 Runs every card (cached), a copy of it with every seed shifted by one, and each cloze card with
-other plausible tokens in its blank, then reports warnings as `FILE:LINE [id]: check: message`.
+other plausible fillings of its blank (those the build records as equivalents are fine), then reports warnings as `FILE:LINE [id]: check: message`.
 With no PATHS, lints the bundled deck. Exits 0 with warnings unless --strict; 1 on a card file
 or config error.
 

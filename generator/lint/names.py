@@ -10,7 +10,7 @@ CHECKS: dict[str, str] = {
     "length": "a question, answer, setup, code or explanation longer than a phone screen shows",
     "kind": "a declared `kind` that does not fit the live answer",
     "params-leftovers": "`bool(1)` or dash-joined numbers left in a question by `params`",
-    "cloze-undetermined": "another plausible token in the blank gives the same result",
+    "cloze-undetermined": "the blank is a keyword argument whose default gives the same result",
     "contradicted": "an `expect` that the live answer contradicts",
     "failed": "the card did not run (the other checks could not look at its answer)",
 }

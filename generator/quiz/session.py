@@ -254,7 +254,7 @@ class Summary:
 def grade_typed(card: BuiltCard, typed: str) -> Verdict:
     answer = card.answer.to_dict() if card.answer is not None else {}
     options = [o.to_dict() for o in card.options]
-    return grade(card.card.kind, answer, typed, options, card.card.cloze)
+    return grade(card.card.kind, answer, typed, options, card.card.cloze, card.cloze_equivalents)
 
 
 class Session:

@@ -23,7 +23,13 @@ from generator.model import BuiltCard, Graded
 from generator.quiz.scheduler import RATINGS, Rating, format_interval
 from generator.quiz.session import Counts, Item, Reveal, Session, Summary, is_self_graded
 from generator.quiz.store import StoreError
-from generator.render.question import option_label, question_side, source_line, summarize_error
+from generator.render.question import (
+    ALSO_RIGHT,
+    option_label,
+    question_side,
+    source_line,
+    summarize_error,
+)
 
 CODE_STYLE = "bold cyan"
 HELP = ("Type your answer and press Enter (Enter alone shows the answer).  "
@@ -136,6 +142,12 @@ def render_reveal(console: Console, reveal: Reveal) -> None:
             console.print(Text.assemble(f"  {mark} {option_label(n)}. ", (opt.text, style)))
     elif c.kind == "cloze" and c.cloze is not None:
         console.print(Text.assemble(("Answer: ", "bold"), (c.cloze, "bold green")))
+        if card.cloze_equivalents:  # verified at build time to give the same result
+            parts: list[str | tuple[str, str]] = [(f"{ALSO_RIGHT}: ", "bold")]
+            for n, text in enumerate(card.cloze_equivalents):
+                parts += [" or "] if n else []
+                parts.append((text, "green"))
+            console.print(Text.assemble(*parts))
         console.print(Padding(code_block(c.code), (0, 0, 0, 2)))
         if card.answer is not None:
             console.print(Text.assemble(("Result: ", "dim"), card.answer.text))

@@ -112,7 +112,8 @@ def page_data(deck: Deck) -> dict[str, Any]:
 
 
 def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
-    """One card for the page (``answer``, ``options`` and ``cloze`` as in cards.json, for grade.js).
+    """One card for the page (``answer``, ``options``, ``cloze`` and, as ``also``, ``cloze_equivalents``
+    as in cards.json, for grade.js).
 
     ``torch``: the card's torch version, where it differs from the deck's (``torch_version``).
     """
@@ -134,6 +135,8 @@ def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
     if c.cloze is not None:
         d["cloze"] = c.cloze
         d["cz"] = code_tokens(c.code, blank=c.cloze)
+        if bc.cloze_equivalents:  # other fillings of the blank with the same live result (grade.js)
+            d["also"] = list(bc.cloze_equivalents)
     given = given_result(bc)
     if given is not None:  # what the blank must produce, shown with the question
         d["given"] = {"label": given.label, "text": given.text}

@@ -33,6 +33,10 @@ BLANK = "____"
 #: A message line longer than this is cut at its first sentence end; the full text is folded away.
 ERROR_SUMMARY_CHARS = 120
 
+#: What every output's answer side calls a cloze card's ``cloze_equivalents``: other fillings of the
+#: blank that the build verified to give the same result (the HTML page's quiz.js writes the same).
+ALSO_RIGHT = "Also right"
+
 #: The label above a cloze card's given result, by the kind of live answer.
 RESULT_LABELS = {"error": "Raises", "output": "Prints"}
 DEFAULT_RESULT_LABEL = "Result"

@@ -238,8 +238,14 @@
     return squash(typed) === squash(text);
   }
 
-  /** grading.grade: {correct, expected} for `typed` on a card of `kind`. */
-  function grade(kind, answer, typed, options, cloze) {
+  /** grading.normalize_cloze: a cloze answer as graders compare it. */
+  function normalizeCloze(s) {
+    return squash(s).replace(/"/g, "'");
+  }
+
+  /** grading.grade: {correct, expected} for `typed` on a card of `kind`; `equivalents`: the card's
+   * cloze_equivalents (other fillings of the blank with the same live result). */
+  function grade(kind, answer, typed, options, cloze, equivalents) {
     typed = strip(typed);
     var expected = answer ? (answer.text === undefined ? "" : answer.text) : "";
     if (kind === "choice" && options && options.length) {
@@ -261,10 +267,11 @@
       };
     }
     if (kind === "cloze" && cloze !== null && cloze !== undefined) {
-      var norm = function (s) {
-        return squash(s).replace(/"/g, "'");
-      };
-      return { correct: Boolean(typed) && norm(typed) === norm(cloze), expected: cloze };
+      var mine = normalizeCloze(typed);
+      var same = [cloze].concat(equivalents || []).some(function (c) {
+        return mine === normalizeCloze(c);
+      });
+      return { correct: Boolean(typed) && same, expected: cloze };
     }
     return { correct: matches(answer, typed), expected: expected };
   }
@@ -272,6 +279,7 @@
   var api = {
     grade: grade,
     matches: matches,
+    normalizeCloze: normalizeCloze,
     parseShape: parseShape,
     parseNumbers: parseNumbers,
     normalizeDtype: normalizeDtype,

@@ -590,9 +590,19 @@
         );
       }
     }
-    var v = G.grade(card.kind, card.answer, "", card.options || null, card.cloze === undefined ? null : card.cloze);
+    var v = G.grade(card.kind, card.answer, "", card.options || null, card.cloze === undefined ? null : card.cloze, card.also || null);
     if (card.kind === "cloze") {
       box.appendChild(el("p", {}, ["The blank is ", el("code", { className: "answer", text: v.expected }), "."]));
+      if (card.also && card.also.length) {
+        // other fillings the build verified to give the same result: graded right too
+        // (question.ALSO_RIGHT names them the same in Anki and the terminal)
+        var also = ["Also right: "];
+        card.also.forEach(function (t, i) {
+          if (i) also.push(", ");
+          also.push(el("code", { text: t }));
+        });
+        box.appendChild(el("p", { className: "also" }, also));
+      }
       box.appendChild(el("p", { className: "label", text: "which gives " + describe(card) + ":" }));
       box.appendChild(el("pre", { className: "answer", text: card.err || card.answer.text }));
       if (card.err) box.appendChild(fullError(card.answer.text));
@@ -714,7 +724,7 @@
         return;
       }
     }
-    var v = G.grade(card.kind, card.answer, typed, card.options || null, card.cloze === undefined ? null : card.cloze);
+    var v = G.grade(card.kind, card.answer, typed, card.options || null, card.cloze === undefined ? null : card.cloze, card.also || null);
     record(card, typed, v.correct);
   }
 

@@ -19,6 +19,7 @@ from generator.model import BuiltCard, Deck
 from generator.render.anki.notetypes import CHOICE, CLOZE, FIELDS, TYPE_IN, render
 from generator.render.highlight import lex_python
 from generator.render.question import (
+    ALSO_RIGHT,
     accepted_forms,
     cloze_span,
     exercise_results,
@@ -153,7 +154,9 @@ def field_values(bc: BuiltCard, key: str, env: jinja2.Environment, deck: Deck) -
         "Code": code,
         "Answer": answer_field,
         "TypeAnswer": "",
-        "Options": render(env, "field_options.html", options=options, card=c) if key == CHOICE else "",
+        "Options": (render(env, "field_options.html", options=options, card=c) if key == CHOICE
+                    else render(env, "field_equivalents.html", label=ALSO_RIGHT, equivalents=bc.cloze_equivalents, card=c)
+                    if key == CLOZE and bc.cloze_equivalents else ""),
         "Explain": render(env, "field_explain.html", explain=c.explain.strip(), card=c)
         if c.explain.strip() else "",
         "Source": render(env, "field_source.html", source=source_line(c), card=c)
