@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -340,7 +341,7 @@ def build(
     a deck. The same when tnquiz itself failed for a card. Cards that fail or that PyTorch
     contradicts are reported and left out of the outputs; the rest is written.
     """
-    from generator.render import prepare
+    from generator.render import prelex, prepare
 
     check_device(device)
     out = Path(out)
@@ -353,9 +354,20 @@ def build(
             why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
                    if loaded.problems else "no cards were found")
             return BuildResult(report, out, withheld=f"nothing written: {why}; {out}/ is untouched")
-        report = run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=on_done,
-                     on_warning=on_warning, on_workers=lambda: prepare(memo=use_memo),  # renderers load
-                     isolation=isolation, early=early)  # while workers start
+        back = threading.Event()  # the first card run is back: stop highlighting ahead
+
+        def done(oc: Outcome) -> None:
+            if oc.executed:
+                back.set()
+            if on_done:
+                on_done(oc)
+
+        def meanwhile() -> None:  # while workers start: load the renderers, highlight the code
+            prepare(memo=use_memo, templates=templates)
+            prelex(loaded.cards, back.is_set)
+
+        report = run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=done,
+                     on_warning=on_warning, isolation=isolation, early=early, on_workers=meanwhile)
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "
                                                  f"{out}/ is untouched (run the build again)")
@@ -415,10 +427,11 @@ def list_cards(paths: Sequence[Path | str] = (), *, deck: str | None = None,
 
 
 def clear_cache(cache: Cache | None = None) -> int:
-    """Delete every cached result and the highlighting memo; return how many results there were."""
-    from generator.render import memo_path
+    """Delete every cached result and the renderers' memos; return how many results there were."""
+    from generator.render import memo_path, pieces_path
 
     cache = cache if cache is not None else Cache()
     n = cache.clear()
     memo_path(cache.root).unlink(missing_ok=True)
+    pieces_path(cache.root).unlink(missing_ok=True)
     return n

@@ -171,6 +171,7 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
       tnquiz build --no-cache               # run everything again
     """
     from generator import api
+    from generator.render import TemplateError
 
     progress = Progress()
     try:
@@ -178,7 +179,7 @@ def build(paths: tuple[Path, ...], out: Path, device: str | None, jobs: int | No
                            templates=templates, split=split, on_total=progress.start, isolation=isolation,
                            on_done=progress.step, on_warning=progress.warn,
                            on_wait=lambda: click.echo(f"waiting for another build into {out}/ to finish", err=True))
-    except api.UsageError as e:
+    except (api.UsageError, TemplateError) as e:
         raise _usage(e) from e
     except OSError as e:
         raise click.ClickException(f"{out}: cannot write the outputs: {e.strerror or e}") from e

@@ -20,9 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.fields import found, hint
 from generator.model import Location, Problem
-from generator.yamltree import YamlError, check_size, compose, decode, printable
 
 TABLE_NAME = "sources.conf"
 ENTRY_FIELDS = ("title", "about", "sections")
@@ -38,6 +36,9 @@ class Note:
 
 def read_table(path: Path, shown: str) -> tuple[dict[str, Note], list[Problem]]:
     """The valid entries of one table, and a located problem for each invalid one (all reported)."""
+    from generator.fields import found, hint
+    from generator.yamltree import YamlError, check_size, compose, decode, printable
+
     problems: list[Problem] = []
 
     def bad(line: int, message: str) -> None:
@@ -115,24 +116,50 @@ def find_tables(paths: list[Path]) -> list[Path]:
     return out
 
 
+@dataclass(frozen=True)
+class SourcePart:
+    """One ``;``-separated part of a card's ``source``: ``FILE#SECTION``, ``FILE``, a URL or free text."""
+
+    text: str  # the part as written (surrounding spaces dropped)
+    file: str  # before the first ``#`` (the whole part when there is none)
+    section: str | None  # after the first ``#``; None when the part has no ``#``
+
+
+def split_source(source: str) -> list[SourcePart]:
+    """The non-empty parts of ``source``, split at ``;`` and each at its first ``#``.
+
+    The one reading of ``source``: the loader checks each part against the table
+    (:func:`titles_for`) and every output shows each part (``render.question.source_line``).
+    """
+    parts = []
+    for part in (p.strip() for p in source.split(";")):
+        if not part:
+            continue
+        name, has_section, section = part.partition("#")
+        parts.append(SourcePart(part, name.strip(), section.strip() if has_section else None))
+    return parts
+
+
 def titles_for(source: str, notes: dict[str, Note]) -> tuple[tuple[tuple[str, str], ...], list[str]]:
     """The (file, title) of each listed note ``source`` names, and what is wrong with the rest.
 
     Only ``FILE#SECTION`` parts are checked (a URL or free text is shown as written).
     """
+    from generator.fields import hint
+    from generator.yamltree import printable
+
     titles: dict[str, str] = {}
     wrong: list[str] = []
-    for part in (p.strip() for p in source.split(";")):
-        name, has_section, section = part.partition("#")
-        name, section = name.strip(), section.strip()
-        if not part or "://" in name:
+    for part in split_source(source):
+        name, section = part.file, part.section
+        if "://" in name:
             continue
         note = notes.get(name)
         if note is None:
-            if has_section:
+            if section is not None:
                 wrong.append(f"expected a note file listed in {TABLE_NAME}, found `{printable(name)}`{hint(name, list(notes))}")
             continue
-        if has_section and note.sections and section not in note.sections:
+        if section is not None and note.sections and section not in note.sections:
             wrong.append(f"expected a section of `{name}` listed in {TABLE_NAME}, found `{printable(section)}`"
                          f"{hint(section, list(note.sections))}")
             continue

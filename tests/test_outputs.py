@@ -182,9 +182,10 @@ def test_a_wrong_shape_highlight_memo_is_rebuilt_and_cache_clear_removes_it(
     assert "Traceback" not in built.stderr
     data = json.loads((cache / "highlight.json").read_text())
     assert data["pygments"] == _pygments_version() and data["tokens"]  # rewritten, valid
+    assert json.loads((cache / "render.json").read_text())["entries"]  # the per-card pieces
     cleared = run_tnquiz("cache", "clear", env=env)
     assert cleared.returncode == 0
-    assert not (cache / "highlight.json").exists()
+    assert not (cache / "highlight.json").exists() and not (cache / "render.json").exists()
 
 
 def test_a_memo_entry_is_never_trusted_over_the_code(tmp_path: Path) -> None:
@@ -241,3 +242,30 @@ def test_a_build_waits_for_another_one_and_says_so(decks: dict, tmp_path: Path) 
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert assert_one_whole_build(out) == "DeckAlpha"
+
+
+def test_a_broken_template_is_a_located_error_and_the_outputs_stay_whole(decks: dict, tmp_path: Path) -> None:
+    """A `--templates` file that does not compile is reported at its line before anything is
+    written; one that fails while rendering (an unknown name) is reported at its line too."""
+    out = tmp_path / "out"
+    good = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), env=decks["env"])
+    assert good.returncode == 0, good.stderr
+    before = {name: (out / name).read_bytes() for name in OUTPUTS}
+    tpl = tmp_path / "tpl"
+    (tpl / "anki").mkdir(parents=True)
+    question = tpl / "anki" / "field_question.html"
+
+    def build_with(template: str) -> str:
+        """Build with ``template`` as the question field's; the error line (exit 2, no traceback)."""
+        question.write_text(template)
+        bad = run_tnquiz("build", str(decks["alpha"]), "-o", str(out), "--templates", str(tpl), env=decks["env"])
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        return bad.stderr.splitlines()[-1]
+
+    assert build_with("<div>\n[% if %]\n</div>\n") == (
+        f"Error: {question}:2: the template does not compile: Expected an expression, got 'end of statement block'")
+    assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
+    assert (out / ".tnquiz-build").exists()  # untouched: the next plain build has nothing to do
+    assert build_with("<div>\n[[ no_such_name ]]\n</div>\n") == (
+        f"Error: {question}:2: the template does not render: 'no_such_name' is undefined")
+    assert_one_whole_build(out)

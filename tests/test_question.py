@@ -39,6 +39,7 @@ from generator.render.question import (
     source_line,
     summarize_error,
 )
+from generator.sources import Note, SourcePart, split_source, titles_for
 
 # torch.load's message in 2.6+ (shortened): the real one is about 1,000 characters.
 LONG_LOAD_ERROR = (
@@ -80,6 +81,25 @@ def test_cloze_span_is_the_first_occurrence_in_the_shown_code() -> None:
     assert blanked(code, "dim=1") == f"a = x.sum({BLANK})\nb = x.sum(dim=1)"
     assert cloze_span(code, "dim=2") is None and cloze_span(code, None) is None
     assert blanked(code, "dim=2") == code.rstrip()
+
+
+def test_source_is_split_one_way_for_the_loader_and_every_output() -> None:
+    """`;` separates parts (empty ones dropped), the first `#` a section; the loader's check
+    (titles_for) and the shown line (source_line) read the same parts."""
+    source = " a_1.txt # 3.3 Pooling ;; b.txt#; https://x.org/a#cat ; free text#1 ; a_1.txt"
+    assert split_source(source) == [
+        SourcePart("a_1.txt # 3.3 Pooling", "a_1.txt", "3.3 Pooling"), SourcePart("b.txt#", "b.txt", ""),
+        SourcePart("https://x.org/a#cat", "https://x.org/a", "cat"), SourcePart("free text#1", "free text", "1"),
+        SourcePart("a_1.txt", "a_1.txt", None)]
+    notes = {"a_1.txt": Note("a_1.txt", "A", sections=("3.3 Pooling",)), "b.txt": Note("b.txt", "B")}
+    titles, wrong = titles_for(source, notes)
+    assert titles == (("a_1.txt", "A"), ("b.txt", "B"))
+    assert wrong == ["expected a note file listed in sources.conf, found `free text`"]
+    card = Card(id="s", deck="D", file="f.yaml", line=1, question="?", kind="value", source=source,
+                source_titles=titles)
+    assert source_line(card) == "A § 3.3 Pooling (a_1.txt); B (b.txt); https://x.org/a#cat; free text#1; A (a_1.txt)"
+    assert titles_for("a_1.txt#9.9", notes)[1] == [
+        "expected a section of `a_1.txt` listed in sources.conf, found `9.9`"]
 
 
 def test_option_labels_are_what_a_learner_types() -> None:

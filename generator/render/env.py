@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -10,8 +11,12 @@ from generator.paths import templates_dir
 from generator.render.highlight import highlight_python, inline_code
 
 
+@lru_cache(maxsize=8)
 def make_env(subdir: str, override: Path | None = None, *, autoescape: bool = True) -> jinja2.Environment:
     """Templates from ``override/subdir`` first (``tnquiz build --templates DIR``), then the bundled ones.
+
+    One environment per process and arguments, so each template is compiled once (Jinja2 reloads
+    a template whose file changed); :func:`generator.render.prepare` compiles them ahead.
 
     Autoescaping is on: every value that is not our own markup is HTML-escaped. Filters:
     ``highlight`` (Python code -> highlighted HTML) and ``inline_code`` (backticks -> ``<code>``).

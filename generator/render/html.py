@@ -28,6 +28,7 @@ from markupsafe import Markup
 from generator.model import BuiltCard, Deck
 from generator.render.env import make_env
 from generator.render.highlight import DARK_STYLE, LIGHT_STYLE, highlight_css, lex_python
+from generator.render.memo import Pieces
 from generator.render.question import (
     cloze_span,
     exercise_results,
@@ -58,15 +59,17 @@ _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2
 _JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
 
-def write_html(deck: Deck, out_dir: Path, *, templates: Path | None = None) -> Path:
+def write_html(deck: Deck, out_dir: Path, *, templates: Path | None = None,
+               pieces: Pieces | None = None) -> Path:
     """Write out_dir/quiz.html (cards with status 'ok') and return its path."""
     from generator import atomic
 
-    return atomic.write_text(Path(out_dir) / "quiz.html", render_html(deck, templates=templates))
+    return atomic.write_text(Path(out_dir) / "quiz.html", render_html(deck, templates=templates, pieces=pieces))
 
 
-def render_html(deck: Deck, *, templates: Path | None = None) -> str:
-    """The page as a string (what :func:`write_html` writes)."""
+def render_html(deck: Deck, *, templates: Path | None = None, pieces: Pieces | None = None) -> str:
+    """The page as a string (what :func:`write_html` writes); each card's JSON is a piece (kept
+    between builds in ``pieces``)."""
     env = make_env("html", templates)
     loader = env.loader
     if loader is None:  # make_env always sets one
@@ -78,16 +81,16 @@ def render_html(deck: Deck, *, templates: Path | None = None) -> str:
     css = _inline_safe(highlight_css(LIGHT_CODE_BG, DARK_CODE_BG) + "\n" + asset("quiz.css"), "style")
     grade_js = _inline_safe(asset("grade.js"), "script")
     app_js = _inline_safe(asset("quiz.js"), "script")
-    data = page_data(deck)
+    data_json, count = page_json(deck, pieces or Pieces(""))
     csp = content_security_policy(scripts=(grade_js, app_js), styles=(css,))
     page = env.get_template(PAGE_TEMPLATE).render(
         title=_title(deck),
         css=Markup(css),
         grade_js=Markup(grade_js),
         app_js=Markup(app_js),
-        data_json=Markup(json_for_script(data)),
+        data_json=Markup(data_json),
         csp=csp,
-        count=len(data["cards"]),
+        count=count,
         generator=deck.generator,
         torch_version=deck.torch_version,
     )
@@ -97,18 +100,38 @@ def render_html(deck: Deck, *, templates: Path | None = None) -> str:
     return page
 
 
-def page_data(deck: Deck) -> dict[str, Any]:
-    """What the page embeds: the cards that built ``ok`` and what the app needs to know about them."""
-    cards = [card_data(bc, deck.torch_version) for bc in deck.cards if bc.status == "ok" and bc.answer is not None]
-    decks = sorted({c["deck"] for c in cards})
+def _on_page(deck: Deck) -> list[BuiltCard]:
+    return [bc for bc in deck.cards if bc.status == "ok" and bc.answer is not None]
+
+
+def _page_head(deck: Deck, cards: list[BuiltCard]) -> dict[str, Any]:
+    decks = sorted({bc.card.deck for bc in cards})
     key = hashlib.sha256("\n".join(decks).encode()).hexdigest()[:12]
     return {
         "v": PAGE_DATA_VERSION,
         "key": key,  # localStorage key suffix: stable while the set of decks is
         "generator": deck.generator,
         "torch": deck.torch_version,
-        "cards": cards,
+        "cards": [],  # last: page_json puts the cards' JSON here
     }
+
+
+def page_data(deck: Deck) -> dict[str, Any]:
+    """What the page embeds: the cards that built ``ok`` and what the app needs to know about them."""
+    cards = _on_page(deck)
+    return {**_page_head(deck, cards), "cards": [card_data(bc, deck.torch_version) for bc in cards]}
+
+
+def page_json(deck: Deck, pieces: Pieces) -> tuple[str, int]:
+    """``json_for_script(page_data(deck))`` and the number of cards, assembled from each card's JSON
+    (a piece: kept between builds)."""
+    cards = _on_page(deck)
+    head = json_for_script(_page_head(deck, cards))
+    if not head.endswith('"cards":[]}'):
+        raise ValueError("the page data must end with its card list")
+    texts = [pieces.text("page", bc, lambda b: json_for_script(card_data(b, deck.torch_version)))
+             for bc in cards]
+    return head[: -len("[]}")] + "[" + ",".join(texts) + "]}", len(cards)
 
 
 def card_data(bc: BuiltCard, torch_version: str = "") -> dict[str, Any]:
@@ -168,7 +191,13 @@ def code_tokens(code: str, *, blank: str | None = None) -> list[Token]:
     """Highlight ``code`` (pygments, Python) into tokens; ``blank``: its one occurrence becomes ``BLANK``.
 
     The blank is lexed as a placeholder identifier, so the code around it still highlights as usual.
+    Kept per process (``render.prelex`` fills it while workers start); each call gets its own lists.
     """
+    return [t[:] if isinstance(t, list) else t for t in _code_tokens(code, blank)]
+
+
+@lru_cache(maxsize=16384)
+def _code_tokens(code: str, blank: str | None) -> list[Token]:
     span = cloze_span(code, blank)
     code = shown_code(code)
     if not code:

@@ -18,7 +18,8 @@ sources table knows as "TITLE § SECTION (FILE)", anything else as written.
 Long error answers are shown as the exception type and the line that matters
 (:func:`summarize_error`), with the full message available on request in every output.
 
-This module imports nothing but the model: the terminal quiz uses it without loading the renderers.
+This module imports nothing but the model and ``generator.sources`` (how ``source`` is split):
+the terminal quiz uses it without loading the renderers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.model import Answer, BuiltCard, Card
+from generator.sources import split_source
 
 #: How the terminal writes a cloze blank (the page and Anki draw their own slot at the same place).
 BLANK = "____"
@@ -45,19 +47,16 @@ DEFAULT_RESULT_LABEL = "Result"
 def source_line(card: Card) -> str:
     """The card's ``source`` as every output shows it: note files by title, section and file name."""
     titles = dict(card.source_titles)
-    parts = []
-    for part in (p.strip() for p in card.source.split(";")):
-        name, has_section, section = part.partition("#")
-        title = titles.get(name.strip())
-        if not part:
-            continue
+    shown = []
+    for part in split_source(card.source):
+        title = titles.get(part.file)
         if title is None:
-            parts.append(part)
-        elif has_section and section.strip():
-            parts.append(f"{title} § {section.strip()} ({name.strip()})")
+            shown.append(part.text)
+        elif part.section:
+            shown.append(f"{title} § {part.section} ({part.file})")
         else:
-            parts.append(f"{title} ({name.strip()})")
-    return "; ".join(parts)
+            shown.append(f"{title} ({part.file})")
+    return "; ".join(shown)
 
 
 def shown_code(code: str) -> str:

@@ -17,6 +17,7 @@ This package never imports torch.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from generator.render.anki.notetypes import (
 )
 from generator.render.anki.package import Note, write_package
 from generator.render.highlight import highlight_css
+from generator.render.memo import Pieces
 
 __all__ = [
     "APKG_NAME", "CHOICE", "CLOZE", "FIELDS", "FRONT_BACK", "KIND_TO_NOTE_TYPE", "NOTE_TYPES", "TYPE_IN",
@@ -59,24 +61,31 @@ NIGHT_BG = "#1e1f22"
 
 
 def build_notes(
-    deck: Deck, *, templates: Path | None = None, previous: Previous | None = None, now: int | None = None
+    deck: Deck, *, templates: Path | None = None, previous: Previous | None = None, now: int | None = None,
+    pieces: Pieces | None = None,
 ) -> tuple[list[Note], dict[int, dict[str, Any]]]:
-    """The notes (cards with status ``ok``, build order) and note types of ``deck``, with ``mod`` set."""
+    """The notes (cards with status ``ok``, build order) and note types of ``deck``, with ``mod`` set.
+
+    Each note's fields are a piece (kept between builds in ``pieces``)."""
     env = anki_env(templates)
+    pieces = pieces or Pieces("")
     prev = previous or Previous({}, {})
     now = _now() if now is None else now
-    css = render(env, "style.css", code_css=Markup(
-        highlight_css(LIGHT_BG, NIGHT_BG, dark_selectors=(".nightMode", ".night_mode"), media=False)))
 
+    def make_types() -> str:
+        css = render(env, "style.css", code_css=Markup(
+            highlight_css(LIGHT_BG, NIGHT_BG, dark_selectors=(".nightMode", ".night_mode"), media=False)))
+        return json.dumps([note_type_json(spec, env, css) for spec in NOTE_TYPES.values()])
+
+    types = json.loads(pieces.shared("anki-note-types", make_types, _are_note_types))
     models: dict[int, dict[str, Any]] = {}
-    for spec in NOTE_TYPES.values():
-        model = note_type_json(spec, env, css)
-        old = prev.models.get(spec.model_id)
+    for model in types:  # NOTE_TYPES' note types, in order (_are_note_types)
+        old = prev.models.get(model["id"])
         if old is None:
             model["mod"] = now
         else:
             model["mod"] = next_mod(old[0], old[1] == canonical(model), now)
-        models[spec.model_id] = model
+        models[model["id"]] = model
 
     notes: list[Note] = []
     seen: set[str] = set()
@@ -90,7 +99,8 @@ def build_notes(
             guid=note_guid(bc.id),
             model_id=NOTE_TYPES[key].model_id,
             deck=deck_path(bc.card.deck)[-1],
-            fields=field_values(bc, key, env, deck),
+            fields=pieces.get("anki", bc, lambda b: field_values(b, note_type_for(b), env, deck),
+                              size=len(FIELDS)),
             tags=f" {' '.join(tags)} " if tags else "",
         )
         old_note = prev.notes.get(note.guid)
@@ -100,12 +110,24 @@ def build_notes(
     return notes, models
 
 
-def write_apkg(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False) -> list[Path]:
+def _are_note_types(text: str) -> bool:
+    """A kept ``anki-note-types`` piece is the JSON list of :data:`NOTE_TYPES`' note types, in order."""
+    try:
+        types = json.loads(text)
+    except ValueError:
+        return False
+    return (isinstance(types, list) and len(types) == len(NOTE_TYPES)
+            and all(isinstance(t, dict) and t.get("id") == spec.model_id
+                    for t, spec in zip(types, NOTE_TYPES.values(), strict=True)))
+
+
+def write_apkg(deck: Deck, out_dir: Path, *, templates: Path | None = None, split: bool = False,
+               pieces: Pieces | None = None) -> list[Path]:
     """Write out_dir/tnquiz.apkg (only cards with status 'ok'); with split=True also one .apkg per
     top-level deck (e.g. out_dir/PyTorch.apkg, name sanitised). Return the paths written."""
     out_dir = Path(out_dir)
     main = out_dir / APKG_NAME
-    notes, models = build_notes(deck, templates=templates, previous=read_previous(main))
+    notes, models = build_notes(deck, templates=templates, previous=read_previous(main), pieces=pieces)
     write_package(main, notes, models, SORT_FIELD)
     written = [main]
     if split:

@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jinja2
 import markupsafe
@@ -50,6 +51,7 @@ def _cloze_safe(text_html: str) -> str:
     return text_html.replace("{", "&#123;").replace("}", "&#125;").replace(":", "&#58;")
 
 
+@lru_cache(maxsize=16384)  # per process: ``render.prelex`` fills it while workers start
 def code_html(code: str, cloze: str | None = None) -> str:
     """Highlighted code (pygments, build time); with ``cloze``, the blank is wrapped in ``{{c1::...}}``.
 

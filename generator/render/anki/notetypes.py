@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ def note_type_for(bc: BuiltCard) -> str:
     return key
 
 
+@lru_cache(maxsize=8)
 def anki_env(templates: Path | None) -> jinja2.Environment:
     return make_env("anki", templates).overlay(**_DELIMITERS)
 

@@ -24,6 +24,10 @@ from typing import Any
 from generator.atomic import atomic_path
 from generator.render.anki.ids import deck_id, deck_path, unique_ids
 
+#: zlib level of the package's entries: level 1 takes a third of the default's time (6) for a
+#: quarter more bytes (the bundled deck's collection: 0.29 MB against 0.23 MB).
+ZIP_LEVEL = 1
+
 
 @dataclass
 class Note:
@@ -78,6 +82,10 @@ def write_package(path: Path, notes: list[Note], models: dict[int, dict[str, Any
         conn = sqlite3.connect(db)
         try:
             cur = conn.cursor()
+            # a scratch file, zipped when complete: no journal and no syncs (the file's bytes are
+            # the same; a crash leaves only a temporary folder)
+            cur.execute("PRAGMA journal_mode = OFF")
+            cur.execute("PRAGMA synchronous = OFF")
             cur.executescript(APKG_SCHEMA)
             cur.executescript(APKG_COL)
             col_decks = json.loads(cur.execute("SELECT decks FROM col").fetchone()[0])
@@ -121,4 +129,4 @@ def write_package(path: Path, notes: list[Note], models: dict[int, dict[str, Any
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = 3
                 info.external_attr = 0o100644 << 16
-                zf.writestr(info, data)
+                zf.writestr(info, data, compresslevel=ZIP_LEVEL)
