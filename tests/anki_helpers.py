@@ -12,75 +12,7 @@ import pytest
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 
 from generator.model import Answer, BuiltCard, Card, Deck, Option
-
-# One card of every kind, in two files (two sub-decks), with hostile text: a <script> question,
-# `a<b`, braces that look like Anki's {{Field}} and {{c1::cloze}} syntax, a [sound:] tag.
-SHAPES_YAML = """\
-deck: TnqTest::Tensors::Shapes
-tags: [shapes, test]
-defaults:
-  source: "notes/shapes.md#cat"
-cards:
-  - id: t-shape
-    question: What shape does `torch.cat([x, y], dim=1)` have?
-    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 4)"
-    code: z = torch.cat([x, y], dim=1)
-    answer: z.shape
-    explain: Sizes add up along `dim`; the others must match.
-    tags: [cat]
-
-  - id: t-dtype
-    question: What dtype does `torch.arange(5)` have?
-    code: t = torch.arange(5)
-    answer: t.dtype
-
-  - id: t-choice
-    question: What is `torch.stack([x, y]).shape`?
-    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 3)"
-    answer: torch.stack([x, y]).shape
-    choices:
-      - torch.cat([x, y]).shape
-      - torch.cat([x, y], dim=1).shape
-
-  - id: t-cloze
-    question: Fill in the blank so that `z` has the shape shown.
-    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 4)"
-    code: z = torch.cat([x, y], dim=1)
-    cloze: dim=1
-    answer: z.shape
-"""
-
-MISC_YAML = """\
-deck: TnqTest::Misc
-tags: [misc]
-cards:
-  - id: t-value
-    question: "<script>alert('x')</script> For a<b elementwise, what is `a < b`? {{Question}} [sound:x.mp3]"
-    code: |
-      a = torch.tensor([1, 5])
-      b = torch.tensor([3, 2])
-    answer: a < b
-    explain: "Comparison is elementwise: a<b gives a bool tensor. <b>not bold</b>"
-    source: "https://pytorch.org/docs/stable/generated/torch.lt.html?a=1&b=2"
-
-  - id: t-error
-    question: What does `.view(-1)` on a transposed tensor raise?
-    code: torch.zeros(2, 3).t().view(-1)
-    raises: RuntimeError
-
-  - id: t-output
-    question: What does this print?
-    code: print(torch.zeros(2, 3).size())
-    output: true
-
-  - id: t-dict-cloze
-    question: "Fill in the nested dict (note the {{c1::braces}})."
-    code: |
-      cfg = {"opt": {"lr": 0.5}}
-      lr = cfg["opt"]["lr"] * 2
-    cloze: '{"lr": 0.5}}'
-    answer: lr
-"""
+from tests.fixture_decks import MISC_YAML, SHAPES_YAML
 
 # What the edits in the update test change.
 EDITED_QUESTION = ("What shape does `torch.cat([x, y], dim=1)` have?",

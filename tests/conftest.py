@@ -1,16 +1,49 @@
-"""Shared fixtures: an isolated cache per test session and helpers to run the real CLI."""
+"""Shared fixtures: an isolated cache per test session, helpers to run the real CLI, and what several
+test files share so that it is made once per session: the bundled deck built, the small demo deck
+built, one Chromium."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+# Two cards of the demo deck the CLI and API tests build: squeeze-one (shape), arange-dtype (dtype).
+DEMO_CARDS = """\
+deck: Demo::Basics
+tags: [demo]
+cards:
+  - id: squeeze-one
+    question: What is the shape of `torch.squeeze(a, 1)`?
+    setup: a = torch.zeros(1, 1, 2, 3)
+    code: b = torch.squeeze(a, 1)
+    answer: b.shape
+    expect: "[1, 2, 3]"
+    source: test
+  - id: arange-dtype
+    question: dtype of `torch.arange(3)`?
+    answer: torch.arange(3).dtype
+    source: test
+"""
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -39,3 +72,88 @@ def write_cards(tmp_path: Path):  # type: ignore[no-untyped-def]
         return p
 
     return write
+
+
+@dataclass(frozen=True)
+class Built:
+    """A deck built once per session with the real CLI. Read it; to change anything, copy it first
+    (:meth:`copy_to`): other tests read the same files."""
+
+    cards: Path  # what was built: a card file or folder
+    cache: Path  # the cache it ran into
+    out: Path  # cards.json, tnquiz.apkg, quiz.html
+    checked: subprocess.CompletedProcess[str] | None  # `tnquiz check` that ran the cards, if one did
+    built: subprocess.CompletedProcess[str]  # `tnquiz build` (from the warm cache where check ran)
+
+    def copy_to(self, folder: Path) -> tuple[Path, dict[str, str], Path]:
+        """A private copy in ``folder``: (card file, env whose cache is a copy of this one's, out)."""
+        cards = folder / self.cards.name
+        if self.cards.is_dir():
+            shutil.copytree(self.cards, cards)
+        else:
+            shutil.copyfile(self.cards, cards)
+        shutil.copytree(self.cache, folder / "cache")
+        shutil.copytree(self.out, folder / "out")
+        return cards, {"TNQUIZ_CACHE_DIR": str(folder / "cache")}, folder / "out"
+
+
+@pytest.fixture(scope="session")
+def bundled_deck(_isolated_dirs: None, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The bundled deck run once by `tnquiz check` into the session's cache, then built from it.
+
+    The slow tests that run the bundled deck again (lint's shifted seeds, the fuzzed mutants) find
+    the unchanged cards' results in that cache. The outcome is asserted by test_bundled_deck.py."""
+    checked = run_tnquiz("check", timeout=1800)
+    out = tmp_path_factory.mktemp("bundled") / "build"
+    built = run_tnquiz("build", "--out", str(out))
+    return Built(ROOT / "cards", Path(os.environ["TNQUIZ_CACHE_DIR"]), out, checked, built)
+
+
+@pytest.fixture(scope="session")
+def demo_deck(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """DEMO_CARDS built once with the real CLI into a cache of its own (both cards ran)."""
+    root = tmp_path_factory.mktemp("demo")
+    cards = root / "demo.yaml"
+    cards.write_text(DEMO_CARDS, encoding="utf-8")
+    built = run_tnquiz("build", str(cards), "-o", str(root / "out"), env={"TNQUIZ_CACHE_DIR": str(root / "cache")})
+    assert built.returncode == 0, built.stderr
+    assert "2 cards: 2 ok; 2 run, 0 from cache" in built.stderr
+    return Built(cards, root / "cache", root / "out", None, built)
+
+
+@pytest.fixture(scope="session")
+def fixture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding the results of every card of tests/fixture_decks.py, run by one `tnquiz check`
+    (one worker start for them all). A test's `tnquiz build` of one of those files with this cache
+    (TNQUIZ_CACHE_DIR) runs nothing (it adds its highlighting memo). A test that tampers with a
+    cache uses a copy."""
+    from tests.fixture_decks import FIXTURE_DECKS
+
+    root = tmp_path_factory.mktemp("fixture-decks")
+    for name, text in FIXTURE_DECKS.items():
+        (root / name).write_text(text, encoding="utf-8")
+    checked = run_tnquiz("check", str(root), env={"TNQUIZ_CACHE_DIR": str(root / "cache")})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return root / "cache"
+
+
+def no_browser(reason: str) -> None:
+    """Skip, or fail where the browser tests must run (TNQUIZ_REQUIRE_BROWSER=1, CI)."""
+    if os.environ.get("TNQUIZ_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"TNQUIZ_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Debian Chromium for the session, driven by playwright; each test opens its own context."""
+    if not CHROMIUM.exists():
+        no_browser(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        no_browser("the playwright package is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -11,6 +11,7 @@ import dataclasses
 import html
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -292,8 +293,8 @@ def test_write_apkg_does_not_import_torch(tmp_path: Path) -> None:
 # The real pipeline: YAML -> `python -m generator build` -> import with Anki -> review -> edit -> update
 
 
-def build(paths: list[Path], out: Path) -> Path:
-    proc = run_tnquiz("build", *map(str, paths), "--out", str(out))
+def build(paths: list[Path], out: Path, cache: Path) -> Path:
+    proc = run_tnquiz("build", *map(str, paths), "--out", str(out), env={"TNQUIZ_CACHE_DIR": str(cache)})
     assert proc.returncode == 0, proc.stderr
     apkg = out / "tnquiz.apkg"
     assert apkg.is_file(), proc.stderr
@@ -301,10 +302,10 @@ def build(paths: list[Path], out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> tuple[list[Path], Path]:
     root = tmp_path_factory.mktemp("anki-cli")
     cards = write_yaml(root / "cards")
-    build(cards, root / "out")
+    build(cards, root / "out", fixture_cache)  # the cards ran into fixture_cache
     return cards, root / "out"
 
 
@@ -388,9 +389,11 @@ def test_cli_deck_imports_and_renders_every_kind(built: tuple[list[Path], Path],
 
 @pytest.mark.slow
 def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
-    built: tuple[list[Path], Path], tmp_path: Path, col: Collection
+    built: tuple[list[Path], Path], fixture_cache: Path, tmp_path: Path, col: Collection
 ) -> None:
     cards, first_out = built
+    cache = tmp_path / "cache"  # the edited answer runs: into a copy of the shared cache
+    shutil.copytree(fixture_cache, cache)
     # Work on a copy of the first build's output folder: the previous build drives note mtimes.
     out = tmp_path / "out"
     out.mkdir()
@@ -420,7 +423,7 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
     misc = cards[1].read_text(encoding="utf-8").replace(*EDITED_ANSWER)
     assert shapes != cards[0].read_text(encoding="utf-8") and misc != cards[1].read_text(encoding="utf-8")
     edited_paths = write_yaml(edited, shapes, misc)
-    apkg = build(edited_paths, out)
+    apkg = build(edited_paths, out, cache)
 
     log = import_apkg(col, apkg)
     assert log_ids(log.updated) == {"t-shape", "t-value"}
@@ -438,7 +441,7 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
 
     # Rebuilding unchanged input gives the same bytes and imports as "nothing updated".
     previous = apkg.read_bytes()
-    apkg = build(edited_paths, out)
+    apkg = build(edited_paths, out, cache)
     assert apkg.read_bytes() == previous
     log = import_apkg(col, apkg)
     assert not log.updated and not log.new and not log.conflicting
@@ -447,9 +450,9 @@ def test_cli_rebuild_updates_notes_in_place_and_keeps_reviews(
 
 
 @pytest.mark.slow
-def test_cli_split_and_reproducible(built: tuple[list[Path], Path], tmp_path: Path) -> None:
+def test_cli_split_and_reproducible(built: tuple[list[Path], Path], fixture_cache: Path, tmp_path: Path) -> None:
     cards, _ = built
-    env = {"SOURCE_DATE_EPOCH": "1600000000"}
+    env = {"SOURCE_DATE_EPOCH": "1600000000", "TNQUIZ_CACHE_DIR": str(fixture_cache)}
     outs = []
     for name in ("a", "b"):
         proc = run_tnquiz("build", *map(str, cards), "--out", str(tmp_path / name), "--split", env=env)

@@ -72,7 +72,7 @@ def test_load_check_build_render_list(tmp_path: Path) -> None:
                                             "deep-one"]
     assert loaded.problems == ()
 
-    report = check([tmp_path], cache=cache)
+    report = check([tmp_path], cache=cache, jobs=1)
     assert [c.status for c in report.cards] == ["ok", "ok", "contradicted", "skipped", "skipped", "ok"]
     assert str(report.totals) == "6 cards: 3 ok, 1 contradicted, 2 skipped"
     assert report.exit_code == api.EXIT_CARDS

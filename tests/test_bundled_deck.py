@@ -14,16 +14,15 @@ import pytest
 from generator.load import load
 from generator.model import Card
 from generator.sources import read_table
-from tests.conftest import ROOT, run_tnquiz
+from tests.conftest import ROOT, Built
 
 
 @pytest.mark.slow
-def test_bundled_deck_checks_and_builds_with_no_unexpected_failure(tmp_path: Path) -> None:
-    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
-    checked = run_tnquiz("check", env=env, timeout=1200)
+def test_bundled_deck_checks_and_builds_with_no_unexpected_failure(bundled_deck: Built) -> None:
+    checked = bundled_deck.checked  # `tnquiz check`, then `tnquiz build` from that cache
+    assert checked is not None
     assert checked.returncode == 0, checked.stdout[-5000:] + checked.stderr[-2000:]
-    out = tmp_path / "build"
-    built = run_tnquiz("build", "--out", str(out), env=env)  # from the cache: nothing runs again
+    out, built = bundled_deck.out, bundled_deck.built
     assert built.returncode == 0, built.stderr[-3000:]
     (summary,) = [line for line in built.stderr.splitlines() if line.endswith(" from cache")]
     assert "; 0 run, " in summary and "failed" not in summary and "contradicted" not in summary

@@ -13,24 +13,9 @@ from click.testing import CliRunner
 
 from generator.cli import Progress, main
 from generator.model import Card, Outcome
-from tests.conftest import ROOT, run_tnquiz
+from tests.conftest import DEMO_CARDS, ROOT, Built, run_tnquiz
 
-CARDS = """\
-deck: Demo::Basics
-tags: [demo]
-cards:
-  - id: squeeze-one
-    question: What is the shape of `torch.squeeze(a, 1)`?
-    setup: a = torch.zeros(1, 1, 2, 3)
-    code: b = torch.squeeze(a, 1)
-    answer: b.shape
-    expect: "[1, 2, 3]"
-    source: test
-  - id: arange-dtype
-    question: dtype of `torch.arange(3)`?
-    answer: torch.arange(3).dtype
-    source: test
-"""
+CARDS = DEMO_CARDS  # squeeze-one (shape), arange-dtype (dtype)
 
 
 @pytest.mark.parametrize("command", [[], ["build"], ["check"], ["list"], ["cache"], ["cache", "info"],
@@ -74,13 +59,10 @@ def test_build_writes_everything_then_a_warm_build_imports_no_torch(tmp_path: Pa
     assert not [m for m in imported if m == "torch" or m.startswith("torch.")]
 
 
-def test_editing_one_card_reruns_that_card_alone(tmp_path: Path) -> None:
-    cards = tmp_path / "demo.yaml"
-    cards.write_text(CARDS)
-    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
-    assert run_tnquiz("build", str(cards), "-o", str(tmp_path / "o"), env=env).returncode == 0
+def test_editing_one_card_reruns_that_card_alone(demo_deck: Built, tmp_path: Path) -> None:
+    cards, env, out = demo_deck.copy_to(tmp_path)  # CARDS built: both results in the cache
     cards.write_text(CARDS.replace("torch.arange(3)", "torch.arange(3.0)").replace("What is the shape", "Shape"))
-    again = run_tnquiz("build", str(cards), "-o", str(tmp_path / "o"), env=env)
+    again = run_tnquiz("build", str(cards), "-o", str(out), env=env)
     assert "2 cards: 2 ok; 1 run, 1 from cache" in again.stderr
 
 
@@ -129,19 +111,16 @@ def test_build_and_check_report_failures_with_locations(tmp_path: Path) -> None:
     assert listed.stderr.strip() == "4 cards: 2 ok, 1 contradicted, 1 failed"
 
 
-def _built_deck(tmp_path: Path) -> tuple[Path, dict[str, str], Path, dict[str, bytes]]:
-    """CARDS built into tmp_path/out: (card file, env, out, every file of out with its bytes)."""
-    cards = tmp_path / "demo.yaml"
-    cards.write_text(CARDS)
-    env = {"TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
-    out = tmp_path / "out"
-    assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
+def _built_deck(demo_deck: Built, tmp_path: Path) -> tuple[Path, dict[str, str], Path, dict[str, bytes]]:
+    """A copy of CARDS as built (card file, cache, out) in tmp_path: (card file, env, out, every file
+    of out with its bytes)."""
+    cards, env, out = demo_deck.copy_to(tmp_path)
     return cards, env, out, {p.name: p.read_bytes() for p in out.iterdir()}
 
 
-def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Path) -> None:
+def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(demo_deck: Built, tmp_path: Path) -> None:
     """A typo must never silently drop cards from a deck: report every problem, write nothing."""
-    cards, env, out, before = _built_deck(tmp_path)
+    cards, env, out, before = _built_deck(demo_deck, tmp_path)
     cards.write_text(BAD_CARDS + """\
   - id: typo
     question: q
@@ -169,8 +148,8 @@ def test_a_card_file_that_does_not_load_writes_nothing_and_exits_2(tmp_path: Pat
     assert listed.stderr.strip().splitlines()[-1] == "4 cards: 2 ok, 1 contradicted, 1 failed; 2 not loaded"
 
 
-def test_a_missing_path_or_no_cards_leaves_the_outputs_byte_identical(tmp_path: Path) -> None:
-    _, env, out, before = _built_deck(tmp_path)
+def test_a_missing_path_or_no_cards_leaves_the_outputs_byte_identical(demo_deck: Built, tmp_path: Path) -> None:
+    _, env, out, before = _built_deck(demo_deck, tmp_path)
     missing = run_tnquiz("build", str(tmp_path / "nonexistent"), "-o", str(out), env=env)
     assert missing.returncode == 2
     assert missing.stderr.splitlines() == [
@@ -335,11 +314,10 @@ def test_build_and_check_pass_on_the_runner_warnings_once(tmp_path: Path) -> Non
         assert result.stderr.splitlines().count("warning: TNQUIZ_SANDBOX=0: cards run without a sandbox") == 1
 
 
-def test_a_build_is_what_the_quiz_studies_next(tmp_path: Path) -> None:
-    cards = tmp_path / "mine.yaml"
-    cards.write_text("deck: Mine\ncards:\n  - id: one\n    question: q?\n    answer: 1 + 1\n", encoding="utf-8")
-    env = {"TNQUIZ_DB": str(tmp_path / "data" / "reviews.sqlite3")}
-    out = tmp_path / "out"
+def test_a_build_is_what_the_quiz_studies_next(demo_deck: Built, tmp_path: Path) -> None:
+    cards, env, _ = demo_deck.copy_to(tmp_path)  # a warm cache: the build runs nothing
+    env["TNQUIZ_DB"] = str(tmp_path / "data" / "reviews.sqlite3")
+    out = tmp_path / "mine"
     assert run_tnquiz("build", str(cards), "-o", str(out), env=env).returncode == 0
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -62,7 +62,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def built(folder: Path) -> dict[str, BuiltCard]:
-    report = check([folder], cache=Cache(), jobs=2)
+    report = check([folder], cache=Cache(), jobs=1)
     assert report.exit_code == 0, report.failures
     return {c.id: c for c in report.cards}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltCard]:
     variants:
       - H, k = 10, 3
 """, encoding="utf-8")
-    result = check([d / "ex.yaml"], cache=Cache(d / "cache"))
+    result = check([d / "ex.yaml"], cache=Cache(d / "cache"), jobs=1)
     assert result.problems == ()
     # through cards.json, as the quiz reads it
     deck = Deck.from_dict(json.loads(json.dumps(result.deck.to_dict())))
@@ -238,54 +239,44 @@ def test_anki_shows_the_task_on_the_front_and_the_solution_with_its_results_on_t
                                    "x = torch.rand(3, 7, 1, 4)", "tensor([[[[")] == [True] * 4
 
 
+@pytest.mark.browser
 def test_the_html_page_lets_the_learner_compare_and_grade_themselves(built: dict[str, BuiltCard],
-                                                                    tmp_path: Path) -> None:
-    import os
-
+                                                                    browser: Any, tmp_path: Path) -> None:
     from generator.render.html import write_html
 
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        if os.environ.get("TNQUIZ_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"TNQUIZ_REQUIRE_BROWSER=1 but {chromium} is missing")
-        pytest.skip(f"{chromium} is missing")
-    sync_api = pytest.importorskip("playwright.sync_api")
     page_file = write_html(_ok_deck(built), tmp_path)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(page_file.as_uri())
-            page.wait_for_selector("html[data-ready]")
-            for _ in range(10):
-                if page.locator('#card article[data-id="ex-hwc"]').count():
-                    break
-                page.click("#b-skip")
-            assert "Compared with the solution's" in page.inner_text("#card")
-            page.click("#answer")
-            page.keyboard.type("z = x")
-            page.keyboard.press("Enter")  # a new line, not a submit
-            page.keyboard.type("y = z.movedim(3, 1)")
-            assert page.locator("#verdict").count() == 0
-            page.keyboard.press("Enter")
-            page.keyboard.press("Enter")  # Enter on an empty line submits
-            page.wait_for_selector("#verdict")
-            assert page.inner_text("#verdict") == "Compare with the solution"
-            assert page.inner_text("#p-text").startswith("0 of ")  # not answered until graded
-            feedback = page.inner_text("#feedback")
-            assert "z = x\ny = z.movedim(3, 1)" in feedback and "y = x.permute(0, 3, 1, 2)" in feedback
-            assert feedback.count("tensor([[[[") == 3  # the solution's result on each input
-            assert "x = torch.rand(1, 2, 2, 1)" in feedback and "Hint: permute takes the new order." in feedback
-            page.click("#b-got")
-            assert page.inner_text("#verdict") == "✓ Got it"
-            assert page.inner_text("#p-text").startswith("1 of ") and "1 correct" in page.inner_text("#p-text")
-            assert errors == []
-        finally:
-            browser.close()
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())
+        page.wait_for_selector("html[data-ready]")
+        for _ in range(10):
+            if page.locator('#card article[data-id="ex-hwc"]').count():
+                break
+            page.click("#b-skip")
+        assert "Compared with the solution's" in page.inner_text("#card")
+        page.click("#answer")
+        page.keyboard.type("z = x")
+        page.keyboard.press("Enter")  # a new line, not a submit
+        page.keyboard.type("y = z.movedim(3, 1)")
+        assert page.locator("#verdict").count() == 0
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")  # Enter on an empty line submits
+        page.wait_for_selector("#verdict")
+        assert page.inner_text("#verdict") == "Compare with the solution"
+        assert page.inner_text("#p-text").startswith("0 of ")  # not answered until graded
+        feedback = page.inner_text("#feedback")
+        assert "z = x\ny = z.movedim(3, 1)" in feedback and "y = x.permute(0, 3, 1, 2)" in feedback
+        assert feedback.count("tensor([[[[") == 3  # the solution's result on each input
+        assert "x = torch.rand(1, 2, 2, 1)" in feedback and "Hint: permute takes the new order." in feedback
+        page.click("#b-got")
+        assert page.inner_text("#verdict") == "✓ Got it"
+        assert page.inner_text("#p-text").startswith("1 of ") and "1 correct" in page.inner_text("#p-text")
+        assert errors == []
+    finally:
+        ctx.close()
 
 
 @pytest.mark.parametrize(("change", "message"), [

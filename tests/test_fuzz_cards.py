@@ -20,7 +20,7 @@ import pytest
 
 from generator.fields import FIELDS, ID_RE, MAX_SEED, MAX_TIMEOUT
 from generator.load import load
-from tests.conftest import ROOT, run_tnquiz
+from tests.conftest import ROOT, Built, run_tnquiz
 
 BASES = ("tensors-random.yaml", "meshgrid.yaml", "nn-cifar10-model.yaml", "nn-containers.yaml")
 SEED = 20261201
@@ -163,8 +163,9 @@ def test_hundreds_of_mutants_load_soundly(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_sample_of_mutants_through_check_and_build(tmp_path: Path) -> None:
-    # Results of the unchanged cards are cached first, so a mutant runs only the cards it changed.
+def test_a_sample_of_mutants_through_check_and_build(bundled_deck: Built, tmp_path: Path) -> None:
+    # Results of the unchanged cards are cached first (bundled_deck ran them into the session's
+    # cache), so a mutant runs only the cards it changed.
     assert run_tnquiz("check", str(ROOT / "cards" / "tensors-random.yaml"), timeout=300).returncode == 0
     runs = []
     for name, data in mutants(25, SEED + 1, ("tensors-random.yaml",)):

@@ -37,69 +37,13 @@ from generator.render.html import (
     render_html,
     write_html,
 )
+from tests.conftest import no_browser
+from tests.fixture_decks import HTML_YAML as SAMPLE_YAML
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES_FILE = ROOT / "tests" / "data" / "grading_cases.json"
 ARTIFACTS = ROOT / "test-artifacts" / "html"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
-SAMPLE_YAML = """\
-deck: Test::HTML
-tags: [html-test]
-cards:
-  - id: cat-shape
-    question: What shape does `torch.cat([x, y], dim=1)` have?
-    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 4)"
-    code: z = torch.cat([x, y], dim=1)
-    answer: z.shape
-    explain: Sizes add up along `dim=1`; the other dimensions must match.
-    source: "notes/shapes.md#cat"
-    tags: [cat]
-  - id: arange-dtype
-    question: What dtype does `torch.arange(5)` have?
-    code: t = torch.arange(5)
-    answer: t.dtype
-  - id: mean-value
-    question: What is `torch.tensor([1.0, 2.0]).mean()`?
-    code: m = torch.tensor([1.0, 2.0]).mean()
-    answer: m
-  - id: view-error
-    question: What does `.view(-1)` on a transposed tensor raise?
-    code: torch.zeros(2, 3).t().view(-1)
-    raises: RuntimeError
-    explain: The transpose is not contiguous; `.reshape` copies when it must.
-  - id: print-size
-    question: What does this print?
-    code: print(torch.zeros(2, 3).size())
-    output: true
-  - id: stack-choice
-    question: What is `torch.stack([x, y]).shape`?
-    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 3)"
-    answer: torch.stack([x, y]).shape
-    choices:
-      - torch.cat([x, y]).shape
-      - torch.cat([x, y], dim=1).shape
-  - id: cat-cloze
-    question: Fill in the blank so that `z` has the shape shown.
-    setup: "x = torch.zeros(2, 3); y = torch.zeros(2, 4)"
-    code: z = torch.cat([x, y], dim=1)
-    cloze: dim=1
-    answer: z.shape
-  - id: script-injection
-    question: "Does <script>window.__pwned = 1</script> run? </script><b id=injected>bold</b>"
-    code: print("<script>window.__pwned = 2</script>")
-    output: true
-    explain: "Card text stays text: <img src=x onerror=window.__pwned=3>"
-    tags: [xss]
-"""
 
 ORDER = ["cat-shape", "arange-dtype", "mean-value", "view-error", "print-size", "stack-choice",
          "cat-cloze", "script-injection"]
@@ -237,42 +181,22 @@ def test_html_module_does_not_import_torch() -> None:
 # Browser
 # ---------------------------------------------------------------------------------------------------
 
-def _no_browser(reason: str) -> None:
-    if os.environ.get("TNQUIZ_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"TNQUIZ_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
 def test_missing_browser_skips_or_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TNQUIZ_REQUIRE_BROWSER", raising=False)
     with pytest.raises(pytest.skip.Exception):
-        _no_browser("no chromium")
+        no_browser("no chromium")
     monkeypatch.setenv("TNQUIZ_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="TNQUIZ_REQUIRE_BROWSER=1 but no chromium"):
-        _no_browser("no chromium")
+        no_browser("no chromium")
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _no_browser(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _no_browser("the playwright package is not installed")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build SAMPLE_YAML with the real CLI; returns the output folder."""
+def built(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
+    """Build SAMPLE_YAML with the real CLI (its cards ran into fixture_cache); returns the output folder."""
     base = tmp_path_factory.mktemp("html-build")
     (base / "cards").mkdir()
     (base / "cards" / "sample.yaml").write_text(SAMPLE_YAML, encoding="utf-8")
-    env = dict(os.environ, TNQUIZ_CACHE_DIR=str(base / "cache"))
+    env = dict(os.environ, TNQUIZ_CACHE_DIR=str(fixture_cache))
     proc = subprocess.run([sys.executable, "-m", "generator", "build", str(base / "cards"), "--out",
                            str(base / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -18,7 +18,7 @@ from generator.execute.runner import run_cards
 from generator.load import load
 from generator.model import Card
 from generator.verify import verify
-from tests.conftest import run_tnquiz
+from tests.conftest import Built, run_tnquiz
 
 # kind -> (polluter code, observer code, observer answer). Observers are pure where they can be
 # (so that they run in the reused child); a polluter that is pure too shares that child.
@@ -192,7 +192,7 @@ def test_the_cli_offers_both_modes_with_the_same_answers(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_answers_do_not_depend_on_the_order(tmp_path: Path) -> None:
+def test_answers_do_not_depend_on_the_order(bundled_deck: Built, tmp_path: Path) -> None:
     from generator.paths import bundled_cards_dir
 
     cards = list(load([bundled_cards_dir()]).cards)
@@ -202,7 +202,10 @@ def test_answers_do_not_depend_on_the_order(tmp_path: Path) -> None:
     orders["shuffled"] = shuffled
     results = {}
     for name, order in orders.items():
-        outcomes = run_cards(order, cache=Cache(tmp_path / name), isolation="auto")
+        # file order: what the session's `tnquiz check` of the bundled deck ran into its cache (the
+        # same runner defaults, auto isolation); the other two orders run here, each from nothing
+        cache = Cache(bundled_deck.cache) if name == "file order" else Cache(tmp_path / name)
+        outcomes = run_cards(order, cache=cache, isolation="auto")
         results[name] = {o.card.id: verify(o) for o in outcomes}
     ref = results["file order"]
     assert len(ref) == len(cards)

@@ -19,7 +19,7 @@ import pytest
 from anki.collection import Collection
 from anki_helpers import anki_collection, import_apkg, sample_deck, visible_text  # noqa: F401  (the `col` fixture)
 from rich.console import Console
-from test_html import CONTRAST_JS, Page, browser  # noqa: F401  (the browser fixture)
+from test_html import CONTRAST_JS, Page
 
 from generator.grading import grade
 from generator.model import Answer, BuiltCard, Card, Deck
@@ -194,7 +194,7 @@ def anki_questions(col: Collection, deck: Deck, out: Path) -> dict[str, str]:
     return shown
 
 
-def page_questions(browser: Any, deck: Deck, out: Path) -> dict[str, str]:  # noqa: F811
+def page_questions(browser: Any, deck: Deck, out: Path) -> dict[str, str]:
     p = Page(browser, write_html(deck, out).as_uri(), viewport={"width": 1000, "height": 900})
     shown: dict[str, str] = {}
     try:
@@ -225,7 +225,7 @@ def terminal_question(bc: BuiltCard) -> str:
 
 @pytest.mark.browser
 def test_every_output_shows_the_same_question_side(tmp_path: Path, col: Collection,
-                                                   browser: Any) -> None:  # noqa: F811
+                                                   browser: Any) -> None:
     deck = question_deck()
     ok = [bc for bc in deck.cards if bc.status == "ok"]
     anki = anki_questions(col, deck, tmp_path / "anki")
@@ -254,7 +254,7 @@ def test_every_output_shows_the_same_question_side(tmp_path: Path, col: Collecti
 
 @pytest.mark.browser
 @pytest.mark.parametrize("night", [False, True])
-def test_anki_cards_meet_wcag_aa_contrast(tmp_path: Path, col: Collection, browser: Any,  # noqa: F811
+def test_anki_cards_meet_wcag_aa_contrast(tmp_path: Path, col: Collection, browser: Any,
                                           night: bool) -> None:
     """Every text of every card's question and answer, as Anki renders them with the note types'
     stylesheet, in day and night mode (Anki puts ``card nightMode`` on the body)."""
@@ -276,7 +276,7 @@ def test_anki_cards_meet_wcag_aa_contrast(tmp_path: Path, col: Collection, brows
 
 
 @pytest.mark.browser
-def test_every_output_shows_the_same_source_line(tmp_path: Path, col: Collection, browser: Any) -> None:  # noqa: F811
+def test_every_output_shows_the_same_source_line(tmp_path: Path, col: Collection, browser: Any) -> None:
     """A note the sources table knows reads "TITLE § SECTION (FILE)"; a URL stays as written."""
     base = sample_deck()
     bc = dataclasses.replace(base.cards[0], card=dataclasses.replace(

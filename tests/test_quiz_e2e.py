@@ -17,31 +17,14 @@ from typing import Any
 
 import pytest
 
+from tests.fixture_decks import E2E_CLOZE_YAML as CLOZE_DECK
+from tests.fixture_decks import E2E_YAML as DECK
+
 pexpect = pytest.importorskip("pexpect")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2025-03-01T09:00:00+00:00"
 
-DECK = """\
-deck: Quiz::E2E
-tags: [e2e]
-cards:
-  - id: q-shape
-    question: What is the shape of `torch.squeeze(a, 1)`?
-    setup: a = torch.rand(1, 1, 2, 3)
-    code: b = torch.squeeze(a, 1)
-    answer: b.shape
-    explain: Only a dimension of size 1 is removed.
-    source: notes.md#squeeze
-  - id: q-dtype
-    question: What dtype does `torch.arange(5)` have?
-    code: t = torch.arange(5)
-    answer: t.dtype
-  - id: q-error
-    question: What does `.view(-1)` on a transposed tensor raise?
-    code: torch.zeros(2, 3).t().view(-1)
-    raises: RuntimeError
-"""
 
 
 def _tnquiz() -> list[str]:
@@ -50,12 +33,13 @@ def _tnquiz() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "generator"]
 
 
-def _build(tmp_path_factory: pytest.TempPathFactory, name: str, deck: str) -> Path:
-    """``deck`` built once for real (its snippets run in the worker: that needs torch); its cards.json."""
+def _build(tmp_path_factory: pytest.TempPathFactory, name: str, deck: str, cache: Path) -> Path:
+    """``deck`` built once for real (its snippets ran in the worker into ``cache``, the session's
+    fixture_cache: that needs torch); its cards.json."""
     pytest.importorskip("torch")
     d = tmp_path_factory.mktemp(name)
     (d / f"{name}.yaml").write_text(deck)
-    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(d / "cache")}
+    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(cache)}
     p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / f"{name}.yaml"), "--out",
                         str(d / "build")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -63,9 +47,9 @@ def _build(tmp_path_factory: pytest.TempPathFactory, name: str, deck: str) -> Pa
 
 
 @pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
     """A small deck, built once for real."""
-    out = _build(tmp_path_factory, "e2e", DECK)
+    out = _build(tmp_path_factory, "e2e", DECK, fixture_cache)
     assert [c["status"] for c in json.loads(out.read_text())["cards"]] == ["ok", "ok", "ok"]
     return out
 
@@ -186,22 +170,12 @@ def test_session_right_wrong_undo_quit_and_restart(cards: Path, db: Path, procs:
     p.expect(pexpect.EOF)
 
 
-CLOZE_DECK = """\
-deck: Quiz::Cloze
-cards:
-  - id: q-cloze
-    question: Fill in the blank so that `z` has the shape shown.
-    setup: x = torch.zeros(2, 3); y = torch.zeros(2, 4)
-    code: z = torch.cat([x, y], dim=1)
-    cloze: dim=1
-    answer: z.shape
-"""
 
 
 @pytest.fixture(scope="module")
-def cloze_cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cloze_cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
     """One cloze card whose blank has an equivalent (`dim=-1`), built for real."""
-    out = _build(tmp_path_factory, "e2e-cloze", CLOZE_DECK)
+    out = _build(tmp_path_factory, "e2e-cloze", CLOZE_DECK, fixture_cache)
     assert [c["cloze_equivalents"] for c in json.loads(out.read_text())["cards"]] == [["dim=-1"]]
     return out
 

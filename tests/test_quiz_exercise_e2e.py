@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixture_decks import EXERCISE_YAML as DECK
 from tests.test_quiz_e2e import _tnquiz
 
 pexpect = pytest.importorskip("pexpect")
@@ -25,36 +26,14 @@ pexpect = pytest.importorskip("pexpect")
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2025-03-01T09:00:00+00:00"
 
-DECK = """\
-deck: Quiz::Exercises
-cards:
-  - id: ex-hwc
-    question: Turn the image batch `x` (N, H, W, C) into `y` (N, C, H, W).
-    setup: x = torch.rand(2, 4, 5, 3)
-    solution: y = x.permute(0, 3, 1, 2)
-    answer: y
-    timeout: 2
-    variants:
-      - x = torch.rand(1, 2, 2, 1)
-      - x = torch.rand(3, 7, 1, 4)
-    hint: permute takes the new order of the old dimensions.
-  - id: ex-col
-    question: Make `y`, the last column of `x`, as a 1-D tensor.
-    setup: x = torch.arange(6).reshape(2, 3)
-    solution: y = x[:, -1]
-    answer: y
-    timeout: 2
-    variants:
-      - x = torch.arange(12).reshape(4, 3)
-"""
 
 
 @pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cards(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
     pytest.importorskip("torch")
     d = tmp_path_factory.mktemp("e2e-ex")
     (d / "ex.yaml").write_text(DECK)
-    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(d / "cache")}
+    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(fixture_cache)}  # its cards ran there
     p = subprocess.run([sys.executable, "-m", "generator", "build", str(d / "ex.yaml"), "--out", str(d / "build")],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
