@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from generator import __version__
 from generator.execute.cache import Cache, torch_version
 from generator.load import LoadResult
-from generator.model import BuiltCard, Deck, Outcome, Problem
+from generator.model import BuiltCard, Card, Deck, Outcome, Problem
 from generator.paths import bundled_cards_dir
 
 if TYPE_CHECKING:
@@ -88,18 +88,19 @@ def count_not_loaded(problems: Iterable[Problem]) -> int:
 # -- load ------------------------------------------------------------------------------------------
 
 
-def load(paths: Sequence[Path | str] = ()) -> LoadResult:
+def load(paths: Sequence[Path | str] = (), *, on_file: Callable[[list[Card]], None] | None = None) -> LoadResult:
     """Load and validate card files (files, or folders of ``*.yaml``); no path: the bundled deck.
 
     Never raises for anything in the files: every problem is in ``.problems`` with its location,
-    and the cards that loaded are in ``.cards``.
+    and the cards that loaded are in ``.cards``. ``on_file(cards)``: called as each file is read,
+    the newest first (see ``generator.load.load``).
     """
     from generator.load import load as load_files
 
     if paths:
-        return load_files([Path(p) for p in paths])
+        return load_files([Path(p) for p in paths], on_file=on_file)
     bundled = bundled_cards_dir()
-    return load_files([bundled], root=bundled.parent)
+    return load_files([bundled], root=bundled.parent, on_file=on_file)
 
 
 # -- run and verify --------------------------------------------------------------------------------
@@ -268,25 +269,46 @@ def check(
     """
     check_device(device)
     cache = cache if cache is not None else Cache()
-    with _early(cache) as early:
-        loaded = load(paths)
+    with _early(cache, device) as early:
+        loaded = load(paths, on_file=early.consider)
         return run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=on_done,
-                   on_warning=on_warning, isolation=isolation, early=early)
+                   on_warning=on_warning, isolation=isolation, early=early.worker)
+
+
+class _Early:
+    """Starts the first worker while the cards are still being read, as soon as one of them surely
+    has to run: at once when the cache is empty or off, else at the first card read that is not in
+    the cache (files are read newest first, so after an edit that is the edited file, read first).
+    Torch's import, the longest wait, then overlaps reading the rest. A build whose every card is
+    in the cache starts nothing: it never imports torch."""
+
+    def __init__(self, cache: Cache, device: str | None) -> None:
+        from generator.execute.runner import EarlyWorker
+
+        self.cache, self.device = cache, device
+        self.worker: EarlyWorker | None = EarlyWorker(cache) if EarlyWorker.wanted(cache) else None
+
+    def consider(self, cards: list[Card]) -> None:
+        if self.worker is not None:
+            return
+        from generator.execute.runner import EarlyWorker, lookup
+
+        if any(lookup(card, self.cache, self.device) is None for card in cards):
+            self.worker = EarlyWorker(self.cache)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
 
 
 @contextlib.contextmanager
-def _early(cache: Cache) -> Iterator[EarlyWorker | None]:
-    """A worker started at once when every card will have to run (an empty or disabled cache), so
-    that torch's import overlaps loading the cards; killed on the way out if no card took it. A
-    cache that holds any result starts nothing here: a warm build never starts torch."""
-    from generator.execute.runner import EarlyWorker
-
-    early = EarlyWorker(cache) if EarlyWorker.wanted(cache) else None
+def _early(cache: Cache, device: str | None) -> Iterator[_Early]:
+    """An ``_Early`` for one run; what it started and no card took is killed on the way out."""
+    early = _Early(cache, device)
     try:
         yield early
     finally:
-        if early is not None:
-            early.close()
+        early.close()
 
 
 # -- render and build ------------------------------------------------------------------------------
@@ -347,8 +369,8 @@ def build(
     out = Path(out)
     use_memo = cache is None or cache.enabled
     cache = cache if cache is not None else Cache()
-    with _early(cache) as early:
-        loaded = load(paths)
+    with _early(cache, device) as early:
+        loaded = load(paths, on_file=early.consider)
         if loaded.problems or not loaded.cards:
             report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
             why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
@@ -367,7 +389,7 @@ def build(
             prelex(loaded.cards, back.is_set)
 
         report = run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=done,
-                     on_warning=on_warning, isolation=isolation, early=early, on_workers=meanwhile)
+                     on_warning=on_warning, isolation=isolation, early=early.worker, on_workers=meanwhile)
     if report.totals["error"]:
         return BuildResult(report, out, withheld=f"nothing written: tnquiz could not run {plural(report.totals['error'], 'card')}; "
                                                  f"{out}/ is untouched (run the build again)")

@@ -66,7 +66,14 @@ def display_path(path: Path, root: Path | None = None) -> str:
     return str(path)
 
 
-def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
+def load(paths: Sequence[Path], *, root: Path | None = None,
+         on_file: Callable[[list[Card]], None] | None = None) -> LoadResult:
+    """Every card of the card files under ``paths``, validated, in file order, and every problem.
+
+    ``on_file(cards)`` is called once each file is read, newest file first (the one just edited
+    comes first: the caller can start what its cards need while the rest is read); the result is
+    in file order whatever the order of reading.
+    """
     files, problems = discover(paths)
     tables = find_tables(list(paths))
     notes: dict[str, Note] = {}
@@ -81,10 +88,15 @@ def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
     cards: list[Card] = []
     seen: dict[str, Card] = {}
     shown_files: list[str] = []
+    read: dict[Path, tuple[list[Card], list[Problem]]] = {}
+    if on_file is not None:
+        for path in sorted(files, key=_modified, reverse=True):
+            read[path] = load_file(path, display_path(path, root))
+            on_file(read[path][0])
     for path in files:
         shown = display_path(path, root)
         shown_files.append(shown)
-        file_cards, file_problems = load_file(path, shown)
+        file_cards, file_problems = read.pop(path) if path in read else load_file(path, shown)
         problems.extend(file_problems)
         for card in file_cards:
             if card.id in seen:
@@ -101,6 +113,13 @@ def load(paths: Sequence[Path], *, root: Path | None = None) -> LoadResult:
                 card = dataclasses.replace(card, source_titles=titles)
             cards.append(card)
     return LoadResult(tuple(cards), tuple(problems), tuple(shown_files))
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:

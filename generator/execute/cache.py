@@ -87,6 +87,9 @@ class Cache:
     def __init__(self, root: Path | None = None, *, enabled: bool = True) -> None:
         self.root = root if root is not None else default_dir()
         self.enabled = enabled
+        # results read or written through this object: a key names what determines its result, so
+        # a hit stays right for the object's life (a build may look a card up twice)
+        self._hits: dict[str, RunResult] = {}
 
     def _path(self, k: str) -> Path:
         return self.root / "results" / k[:2] / f"{k}.json"
@@ -94,6 +97,8 @@ class Cache:
     def get(self, k: str) -> RunResult | None:
         if not self.enabled:
             return None
+        if (hit := self._hits.get(k)) is not None:
+            return hit
         try:
             data = json.loads(self._path(k).read_bytes())
         except (OSError, ValueError, RecursionError):
@@ -101,9 +106,11 @@ class Cache:
         if not isinstance(data, dict):
             return None
         try:
-            return parse_result(data.get("result"))
+            result = parse_result(data.get("result"))
         except (ValueError, RecursionError):
             return None  # the wrong shape (written by anything but us): never trusted, run again
+        self._hits[k] = result
+        return result
 
     def put(self, k: str, card_id: str, result: RunResult) -> None:
         if not self.enabled:
@@ -112,6 +119,7 @@ class Cache:
         # atomic: concurrent builds never see half an entry; not fsynced (5 ms a card): an entry a
         # power loss damaged fails validation in `get` and the card simply runs again
         atomic.write_text(self._path(k), blob, durable=False)
+        self._hits[k] = result
 
     def stats(self) -> tuple[int, int]:
         """(entries, bytes)."""
@@ -122,6 +130,7 @@ class Cache:
         return n, size
 
     def clear(self) -> int:
+        self._hits.clear()
         n, _ = self.stats() if self.root.exists() else (0, 0)
         shutil.rmtree(self.root / "results", ignore_errors=True)
         return n

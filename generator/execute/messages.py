@@ -19,8 +19,10 @@ from typing import Any
 
 from generator.model import Answer, BuiltCard, Card, RunError, RunResult, map_strings
 
-#: A line (instead of a job) that asks a worker to warm up the optimizers' machinery; the worker
-#: answers ``{"warmed": true}`` (or ``false`` with a ``reason``) before it reads the next line.
+#: Lines (instead of a job) that ask a worker to warm up what torch loads lazily (``WARM_UP``), or
+#: that and the optimizers' machinery (``WARM_UP_OPTIM``); the worker answers ``{"warmed": true}``
+#: (or ``false`` with a ``reason``) before it reads the next line.
+WARM_UP = "warm-up"
 WARM_UP_OPTIM = "warm-up-optim"
 
 #: Stored stdout and answer text are capped at this many characters each.

@@ -30,7 +30,7 @@ from typing import Any
 
 from generator.execute.cache import Cache, key, package_version
 from generator.execute.cache import default_dir as default_cache_dir
-from generator.execute.messages import WARM_UP_OPTIM, Job, Reply, ReplyStatus
+from generator.execute.messages import WARM_UP, WARM_UP_OPTIM, Job, Reply, ReplyStatus
 from generator.execute.purity import impurity
 from generator.execute.sandbox import Sandbox, choose_sandbox, not_inspectable, worker_env
 from generator.model import BuiltCard, Card, Graded, Outcome, RunResult
@@ -107,6 +107,8 @@ def _uses_optim(card: Card) -> bool:
 CARDS_PER_WORKER = 32
 #: Workers started by default at most (each holds torch's memory, ~220 MB).
 MAX_DEFAULT_JOBS = 4
+#: Cards to run from which workers warm up what torch loads lazily (``worker._warm_up``) first.
+WARM_UP_FROM = 8
 
 
 def _cores() -> int:
@@ -149,7 +151,7 @@ class _Worker:
     on a reply (the cache entry, the progress line) overlaps the next card instead of delaying it.
     """
 
-    def __init__(self, warm_optim: bool, sandbox: Sandbox | None) -> None:
+    def __init__(self, warm_optim: bool, sandbox: Sandbox | None, basic: bool = True) -> None:
         argv = [sys.executable, "-m", "generator.execute.worker"]
         self.tmp_root = tempfile.mkdtemp(prefix="tnquiz-worker-")
         env = worker_env(self.tmp_root)
@@ -164,15 +166,16 @@ class _Worker:
             shutil.rmtree(self.tmp_root, ignore_errors=True)
             raise
         self.ready = False
-        self.warming = False
+        self.warming = 0  # warm-up answers still to read
         self._buf = b""
-        if warm_optim:
-            self.warm_up()
+        if warm_optim or basic:
+            self.warm_up(optim=warm_optim)
 
-    def warm_up(self) -> None:
-        """Ask the worker to warm up the optimizers before its next job (``messages.WARM_UP_OPTIM``)."""
-        self.send((json.dumps(WARM_UP_OPTIM) + "\n").encode())
-        self.warming = True
+    def warm_up(self, optim: bool = False) -> None:
+        """Ask the worker to warm up before its next job: what torch loads lazily, and with ``optim``
+        the optimizers too (``messages.WARM_UP``, ``WARM_UP_OPTIM``)."""
+        self.send((json.dumps(WARM_UP_OPTIM if optim else WARM_UP) + "\n").encode())
+        self.warming += 1
 
     def _readline(self, timeout: float) -> Any:
         """The worker's next line, as JSON; ``WorkerDied`` when it ends or says nothing for ``timeout``."""
@@ -228,11 +231,11 @@ class _Worker:
             if not isinstance(hello, dict) or hello.get("ready") is not True:
                 raise WorkerDied("the worker did not start")
             self.ready = True
-        if self.warming:
+        while self.warming:
             said = self._readline(600.0)
             if not isinstance(said, dict) or not isinstance(said.get("warmed"), bool):
                 raise ProtocolError("the worker's answer to the warm-up is malformed")
-            self.warming = False
+            self.warming -= 1
         data = self._readline(job.timeout + WORKER_GRACE)
         try:
             reply = Reply.from_dict(data, kind=job.kind)
@@ -290,7 +293,7 @@ class _Stopped(Exception):
 class EarlyWorker:
     """A worker started before the cards are even loaded, for a run that will surely need one (an
     empty or disabled cache): torch's import, the longest wait of a cold build, then overlaps the
-    loading. ``run_cards(early=...)`` adopts it as a worker that does not warm up the optimizers;
+    loading. ``run_cards(early=...)`` adopts it (and asks for the warm-up that run wants);
     ``close()`` kills it if nothing did (no card had to run after all).
 
     Start it from the thread that outlives the run (the main thread): a worker dies with the
@@ -301,7 +304,7 @@ class EarlyWorker:
         self.box, self.warning = choose_sandbox(sandbox, hidden=[cache.root])
         self.sandbox = sandbox
         self.cache_root = cache.root
-        self._worker: _Worker | None = _Worker(False, self.box)
+        self._worker: _Worker | None = _Worker(False, self.box, basic=False)  # warmed up as adopted
 
     @property
     def pid(self) -> int | None:
@@ -335,8 +338,10 @@ class EarlyWorker:
 class _Pool:
     """The live workers of one ``run_cards`` call, so that a stop (Ctrl-C, SIGTERM) kills them all."""
 
-    def __init__(self, box: Sandbox | None, early: _Worker | None = None, early_warms: bool = False) -> None:
+    def __init__(self, box: Sandbox | None, early: _Worker | None = None, early_warms: bool = False,
+                 basic: bool = True) -> None:
         self.box = box
+        self.basic = basic  # new workers warm up what torch loads lazily
         self.live: set[_Worker] = set()
         self.stopping = False
         self.lock = threading.Lock()
@@ -351,10 +356,10 @@ class _Pool:
             if early is not None:
                 self.early = None
         if early is not None:
-            if warm:
-                early.warm_up()
+            if warm or self.basic:
+                early.warm_up(optim=warm)
             return early
-        worker = _Worker(warm, self.box)
+        worker = _Worker(warm, self.box, basic=self.basic)
         with self.lock:
             if not self.stopping:
                 self.live.add(worker)
@@ -514,7 +519,8 @@ def _run_cards(
         n_workers = max(1, min(jobs or default_jobs(isolation, len(todo)),
                                q_rest.qsize() + (1 if q_optim.qsize() else 0)))
 
-        pool = _Pool(box, early, early_warms=n_workers == 1)
+        # the basic warm-up costs about as much as a dozen cards' own lazy loading saves
+        pool = _Pool(box, early, early_warms=n_workers == 1, basic=len(todo) >= WARM_UP_FROM)
         # Cache entries are written by a thread of their own: a file system that takes a few ms to
         # rename a file then never holds up the threads that keep the workers busy.
         writes: queue.Queue[tuple[str, str, RunResult] | None] = queue.Queue()

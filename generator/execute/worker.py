@@ -47,6 +47,7 @@ from generator.execute import state
 from generator.execute.messages import (
     TEXT_CAP,
     VALUE_CAP,
+    WARM_UP,
     WARM_UP_OPTIM,
     Job,
     Reply,
@@ -808,7 +809,7 @@ def _warm_up() -> None:
     """Run, once, what torch loads lazily on first use, so that children do not each pay for it.
 
     Tensor reprs, small ops, modules, serialization, the DataLoader: this halves the time of a
-    trivial card. Nothing here leaves state a card can see: every child re-seeds, and these calls
+    trivial card in a fresh child; asked for by the runner when it has more than a few cards to run. Nothing here leaves state a card can see: every child re-seeds, and these calls
     change no global setting.
     """
     import io as _io
@@ -839,17 +840,36 @@ def _small_model() -> torch.nn.Module:
 def _warm_up_optim() -> None:
     """The first optimizer imports some 800 modules (``torch._dynamo``, sympy, ...; a second or two,
     and 70 MB that every fork then copies page tables for): done only when asked, when the cards to
-    run use ``torch.optim``. The children forked before it are let go, so that every child from
-    now on starts in the same state, with that machinery loaded."""
+    run use ``torch.optim``."""
     model = _small_model()
     for name in ("torch.optim", "torch.optim.lr_scheduler"):
         importlib.import_module(name)
     for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), torch.optim.Adam(model.parameters())):
         opt.step()
         opt.zero_grad()
+
+
+_warmed: set[str] = set()
+
+
+def _warm(what: str) -> dict[str, Any]:
+    """Warm up as asked (``WARM_UP``: the basics; ``WARM_UP_OPTIM``: those and the optimizers), once
+    each. The children forked before are let go, so that every child from now on starts in the
+    same state; then this process's objects are frozen again (children never scan them)."""
+    try:
+        if WARM_UP not in _warmed:
+            _warm_up()
+            _warmed.add(WARM_UP)
+        if what == WARM_UP_OPTIM and what not in _warmed:
+            _warm_up_optim()
+            _warmed.add(what)
+        said: dict[str, Any] = {"warmed": True}
+    except Exception as e:  # the cards will pay for it themselves
+        said = {"warmed": False, "reason": f"{type(e).__name__}: {e}"}
     _shutdown()  # the spare (and a reused child, if any) forked before: they exit now
     gc.collect()
     gc.freeze()
+    return said
 
 
 def main() -> None:
@@ -859,7 +879,6 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _stop)
     torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
-    _warm_up()
     gc.collect()
     gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
     proto = sys.stdout
@@ -869,13 +888,8 @@ def main() -> None:
     for line in sys.stdin:
         if not line.strip():
             continue
-        if line.strip() == json.dumps(WARM_UP_OPTIM):
-            try:
-                _warm_up_optim()
-                said: dict[str, Any] = {"warmed": True}
-            except Exception as e:  # the cards that use optimizers will pay for it themselves
-                said = {"warmed": False, "reason": f"{type(e).__name__}: {e}"}
-            proto.write(json.dumps(said) + "\n")
+        if line.strip() in (json.dumps(WARM_UP), json.dumps(WARM_UP_OPTIM)):
+            proto.write(json.dumps(_warm(json.loads(line))) + "\n")
             proto.flush()
             continue
         try:
