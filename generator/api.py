@@ -88,19 +88,24 @@ def count_not_loaded(problems: Iterable[Problem]) -> int:
 # -- load ------------------------------------------------------------------------------------------
 
 
-def load(paths: Sequence[Path | str] = (), *, on_file: Callable[[list[Card]], None] | None = None) -> LoadResult:
+def load(paths: Sequence[Path | str] = (), *, on_file: Callable[[list[Card]], None] | None = None,
+         cache: Cache | None = None) -> LoadResult:
     """Load and validate card files (files, or folders of ``*.yaml``); no path: the bundled deck.
 
     Never raises for anything in the files: every problem is in ``.problems`` with its location,
     and the cards that loaded are in ``.cards``. ``on_file(cards)``: called as each file is read,
-    the newest first (see ``generator.load.load``).
+    the newest first (see ``generator.load.load``). ``cache``: files whose bytes are unchanged
+    since a load with the same cache are not parsed again (``generator.loadmemo``); none when it
+    is disabled.
     """
     from generator.load import load as load_files
+    from generator.loadmemo import MEMO_FILE
 
+    memo = cache.root / MEMO_FILE if cache is not None and cache.enabled else None
     if paths:
-        return load_files([Path(p) for p in paths], on_file=on_file)
+        return load_files([Path(p) for p in paths], on_file=on_file, memo=memo)
     bundled = bundled_cards_dir()
-    return load_files([bundled], root=bundled.parent, on_file=on_file)
+    return load_files([bundled], root=bundled.parent, on_file=on_file, memo=memo)
 
 
 # -- run and verify --------------------------------------------------------------------------------
@@ -270,7 +275,7 @@ def check(
     check_device(device)
     cache = cache if cache is not None else Cache()
     with _early(cache, device) as early:
-        loaded = load(paths, on_file=early.consider)
+        loaded = load(paths, on_file=early.consider, cache=cache)
         return run(loaded, cache=cache, device=device, jobs=jobs, on_total=on_total, on_done=on_done,
                    on_warning=on_warning, isolation=isolation, early=early.worker)
 
@@ -370,7 +375,7 @@ def build(
     use_memo = cache is None or cache.enabled
     cache = cache if cache is not None else Cache()
     with _early(cache, device) as early:
-        loaded = load(paths, on_file=early.consider)
+        loaded = load(paths, on_file=early.consider, cache=cache)
         if loaded.problems or not loaded.cards:
             report = Report(deck=Deck(cards=()), problems=loaded.problems, ran=0)
             why = (f"{plural(count_not_loaded(loaded.problems), 'card')} could not be loaded"
@@ -429,8 +434,8 @@ def list_cards(paths: Sequence[Path | str] = (), *, deck: str | None = None,
     from generator.select import matches
     from generator.verify import verify
 
-    loaded = load(paths)
     cache = cache if cache is not None else Cache()
+    loaded = load(paths, cache=cache)
     rows = []
     for card in loaded.cards:
         if not matches(card.deck, card.tags, deck, tags):
@@ -449,11 +454,13 @@ def list_cards(paths: Sequence[Path | str] = (), *, deck: str | None = None,
 
 
 def clear_cache(cache: Cache | None = None) -> int:
-    """Delete every cached result and the renderers' memos; return how many results there were."""
+    """Delete every cached result, the loader's and the renderers' memos; return how many results there were."""
+    from generator.loadmemo import MEMO_FILE
     from generator.render import memo_path, pieces_path
 
     cache = cache if cache is not None else Cache()
     n = cache.clear()
+    (cache.root / MEMO_FILE).unlink(missing_ok=True)
     memo_path(cache.root).unlink(missing_ok=True)
     pieces_path(cache.root).unlink(missing_ok=True)
     return n

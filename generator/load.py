@@ -19,6 +19,7 @@ from typing import Any
 
 from generator.fields import BY_NAME, FIELDS, NAMES, Bad, found, hint
 from generator.fields import _tags as check_tags
+from generator.loadmemo import LoadMemo
 from generator.model import Card, Location, Problem
 from generator.sources import Note, find_tables, read_table, titles_for
 from generator.yamltree import Node, Soft, YamlError, check_size, compose, decode, printable
@@ -67,13 +68,24 @@ def display_path(path: Path, root: Path | None = None) -> str:
 
 
 def load(paths: Sequence[Path], *, root: Path | None = None,
-         on_file: Callable[[list[Card]], None] | None = None) -> LoadResult:
+         on_file: Callable[[list[Card]], None] | None = None, memo: Path | None = None) -> LoadResult:
     """Every card of the card files under ``paths``, validated, in file order, and every problem.
 
     ``on_file(cards)`` is called once each file is read, newest file first (the one just edited
     comes first: the caller can start what its cards need while the rest is read); the result is
-    in file order whatever the order of reading.
+    in file order whatever the order of reading. ``memo``: a ``loadmemo`` file to take unchanged
+    files from and keep the others in.
     """
+    kept = LoadMemo(memo) if memo is not None else None
+    try:
+        return _load(paths, root, on_file, kept)
+    finally:
+        if kept is not None:
+            kept.save()
+
+
+def _load(paths: Sequence[Path], root: Path | None, on_file: Callable[[list[Card]], None] | None,
+          memo: LoadMemo | None) -> LoadResult:
     files, problems = discover(paths)
     tables = find_tables(list(paths))
     notes: dict[str, Note] = {}
@@ -91,12 +103,12 @@ def load(paths: Sequence[Path], *, root: Path | None = None,
     read: dict[Path, tuple[list[Card], list[Problem]]] = {}
     if on_file is not None:
         for path in sorted(files, key=_modified, reverse=True):
-            read[path] = load_file(path, display_path(path, root))
+            read[path] = load_file(path, display_path(path, root), memo)
             on_file(read[path][0])
     for path in files:
         shown = display_path(path, root)
         shown_files.append(shown)
-        file_cards, file_problems = read.pop(path) if path in read else load_file(path, shown)
+        file_cards, file_problems = read.pop(path) if path in read else load_file(path, shown, memo)
         problems.extend(file_problems)
         for card in file_cards:
             if card.id in seen:
@@ -122,17 +134,25 @@ def _modified(path: Path) -> int:
         return 0
 
 
-def load_file(path: Path, shown: str) -> tuple[list[Card], list[Problem]]:
+def load_file(path: Path, shown: str, memo: LoadMemo | None = None) -> tuple[list[Card], list[Problem]]:
+    """The cards of one file and its problems; from ``memo`` when the same bytes loaded cleanly before."""
     try:
         check_size(path.stat().st_size)  # before reading it whole
-        root, soft = compose(decode(path.read_bytes()))
+        data = path.read_bytes()
+        key = memo.key(data, shown) if memo is not None else ""
+        if memo is not None and (kept := memo.get(key)) is not None:
+            return kept, []
+        root, soft = compose(decode(data))
     except OSError as e:
         return [], [Problem(Location(shown, 0), None, f"cannot read the file: {e.strerror or e}")]
     except YamlError as e:
         return [], [Problem(Location(shown, e.line), None, e.message)]
     if root is None:
         return [], [Problem(Location(shown, 1), None, "expected a mapping with `deck` and `cards`, found an empty file")]
-    return _FileLoader(shown, root, soft).run()
+    cards, problems = _FileLoader(shown, root, soft).run()
+    if memo is not None and not problems:
+        memo.put(key, cards)
+    return cards, problems
 
 
 def _label(raw: Any) -> str | None:

@@ -49,7 +49,7 @@ def lint_command(paths: tuple[Path, ...], strict: bool, as_json: bool, config_pa
     config, config_problems = load_config(config_path) if config_path else config_for(list(paths))
     progress = Progress()
     try:
-        result = lint(api.load(list(paths)), cache=Cache(), config=config, jobs=jobs,
+        result = lint(api.load(list(paths), cache=Cache()), cache=Cache(), config=config, jobs=jobs,
                       on_total=progress.start, on_done=progress.step)
     finally:
         progress.close()
