@@ -22,13 +22,14 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from generator import atomic
 from generator.model import Card
 
-FORMAT = 1
+FORMAT = 2
 #: The memo's file name in the cache folder.
 MEMO_FILE = "loaded.json"
 #: A memo file larger than this is not read (a file of that size is not ours).
@@ -54,49 +55,46 @@ def loader_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _checksum(key: str, cards: Any) -> str:
-    return hashlib.sha256((key + "\0" + json.dumps(cards, sort_keys=True)).encode()).hexdigest()
+def _checksum(key: str, text: str) -> str:
+    return hashlib.sha256(f"{key}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A test that a JSON value fits a field's declared type (the types ``Card`` uses), made once."""
+    if hint is Any:
+        return lambda v: True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        alternatives = [_checker(h) for h in typing.get_args(hint)]
+        return lambda v: any(ok(v) for ok in alternatives)
+    if hint is type(None):
+        return lambda v: v is None
+    if hint in (bool, int, str):  # `type(v) is int` also keeps `True` out of an int
+        return lambda v: type(v) is hint
+    if hint is float:
+        return lambda v: type(v) in (int, float)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _checker(args[0])
+            return lambda v: type(v) is list and all(map(item, v))
+        items = [_checker(a) for a in args]
+        return lambda v: type(v) is list and len(v) == len(items) and all(ok(x) for ok, x in zip(items, v, strict=True))
+    return lambda v: False
 
 
 @functools.lru_cache(maxsize=1)
-def _types() -> dict[str, Any]:
-    return typing.get_type_hints(Card)
-
-
-def _is(value: Any, hint: Any) -> bool:
-    """Whether a JSON value fits a field's declared type (the types ``Card`` uses)."""
-    if hint is Any:
-        return True
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_is(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, list):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_is(v, args[0]) for v in value)
-        return len(value) == len(args) and all(_is(v, a) for v, a in zip(value, args, strict=True))
-    return False
+def _checkers() -> dict[str, Callable[[Any], bool]]:
+    return {name: _checker(hint) for name, hint in typing.get_type_hints(Card).items()}
 
 
 def _card(d: Any) -> Card:
     """A card from its memo entry; ``ValueError`` unless every field is there with its type."""
-    hints = _types()
-    if not isinstance(d, dict) or set(d) != set(hints):
+    checks = _checkers()
+    if type(d) is not dict or d.keys() != checks.keys():
         raise ValueError("not a card's fields")
-    for name, hint in hints.items():
-        if not _is(d[name], hint):
+    for name, ok in checks.items():
+        if not ok(d[name]):
             raise ValueError(f"`{name}` has the wrong type")
     kw = dict(d)
     for name in ("choices", "tags", "requires", "variants"):
@@ -132,27 +130,29 @@ class LoadMemo:
 
     def get(self, key: str) -> list[Card] | None:
         entry = self._old.get(key)
-        if not isinstance(entry, dict) or not isinstance(entry.get("cards"), list):
+        if not isinstance(entry, dict) or not isinstance(entry.get("cards"), str):
             return None
         if entry.get("sum") != _checksum(key, entry["cards"]):
             return None
         try:
-            cards = [_card(d) for d in entry["cards"]]
-        except (ValueError, TypeError):
+            dicts = json.loads(entry["cards"])
+            if type(dicts) is not list:
+                return None
+            cards = [_card(d) for d in dicts]
+        except (ValueError, TypeError, RecursionError):
             return None
         self._used[key] = entry
         return cards
 
     def put(self, key: str, cards: list[Card]) -> None:
         """Keep ``cards`` (a file's, loaded without a problem) if they come back from JSON as they are."""
-        dicts = [c.to_dict() for c in cards]
         try:
-            back = json.loads(json.dumps(dicts))
-            if [_card(d) for d in back] != cards:
+            text = json.dumps([c.to_dict() for c in cards])
+            if [_card(d) for d in json.loads(text)] != cards:
                 return
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             return
-        self._used[key] = {"sum": _checksum(key, back), "cards": back}
+        self._used[key] = {"sum": _checksum(key, text), "cards": text}
         self._changed = True
 
     def save(self) -> None:

@@ -102,17 +102,21 @@ HOSTILE = {
     "an extra field, checksum fixed": lambda data, key: json.dumps(_edit(data, key, "evil", 1)),
     "a list where a tuple of text goes": lambda data, key: json.dumps(_edit(data, key, "tags", [1])),
     "cards not a list": lambda data, key: json.dumps({**data, "files": {key: {"sum": "x", "cards": {}}}}),
+    "cards a JSON object, checksum fixed": lambda data, key: json.dumps(
+        {**data, "files": {key: {"sum": _checksum(key, "{}"), "cards": "{}"}}}),
+    "a bool where an int goes, checksum fixed": lambda data, key: json.dumps(_edit(data, key, "seed", True)),
 }
 
 
 def _edit(data: dict[str, Any], key: str, field: str, value: Any, *, fix_sum: bool = True,
           drop: bool = False) -> dict[str, Any]:
-    cards = [dict(c) for c in data["files"][key]["cards"]]
+    cards = json.loads(data["files"][key]["cards"])
     if drop:
         del cards[0][field]
     else:
         cards[0][field] = value
-    entry = {"sum": _checksum(key, cards) if fix_sum else data["files"][key]["sum"], "cards": cards}
+    text = json.dumps(cards)
+    entry = {"sum": _checksum(key, text) if fix_sum else data["files"][key]["sum"], "cards": text}
     return {**data, "files": {key: entry}}
 
 
