@@ -291,15 +291,29 @@ class _Early:
         from generator.execute.runner import EarlyWorker
 
         self.cache, self.device = cache, device
-        self.worker: EarlyWorker | None = EarlyWorker(cache) if EarlyWorker.wanted(cache) else None
+        self.worker: EarlyWorker | None = None
+        self.tried = False  # one attempt at most
+        if EarlyWorker.wanted(cache):
+            self._start()
+
+    def _start(self) -> None:
+        from generator.execute.runner import EarlyWorker
+
+        self.tried = True
+        with contextlib.suppress(Exception):  # a worker that cannot start: the run says why, per card
+            self.worker = EarlyWorker(self.cache)
 
     def consider(self, cards: list[Card]) -> None:
-        if self.worker is not None:
+        if self.tried:
             return
-        from generator.execute.runner import EarlyWorker, lookup
+        from generator.execute.runner import lookup
 
-        if any(lookup(card, self.cache, self.device) is None for card in cards):
-            self.worker = EarlyWorker(self.cache)
+        try:
+            needed = any(lookup(card, self.cache, self.device) is None for card in cards)
+        except Exception:  # only a head start: the run reports what is wrong with the card
+            return
+        if needed:
+            self._start()
 
     def close(self) -> None:
         if self.worker is not None:
