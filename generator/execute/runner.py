@@ -356,9 +356,14 @@ class _Pool:
             if early is not None:
                 self.early = None
         if early is not None:
-            if warm or self.basic:
-                early.warm_up(optim=warm)
-            return early
+            try:
+                if warm or self.basic:
+                    early.warm_up(optim=warm)
+                return early
+            except WorkerDied:  # it died before its first job: a worker of our own, then
+                with self.lock:
+                    self.live.discard(early)
+                early.kill()
         worker = _Worker(warm, self.box, basic=self.basic)
         with self.lock:
             if not self.stopping:
