@@ -11,12 +11,17 @@ cold build is also timed with ``--isolation fork`` (a fresh child per card) and 
 beside it. Peak memory: the largest process of each tree; the workers run in their sandbox, out of
 reach of ``wait4``, so one more cold build of each deck runs with ``TNQUIZ_SANDBOX=0`` to see them.
 
-    python bench/build.py [--repeat N] [--jobs N]
+Every process runs with the bytecode a user has: ``generator`` is byte-compiled first and
+``PYTHONDONTWRITEBYTECODE`` is dropped from the environment (with it set, an editable install
+compiles tnquiz's modules from source in every process, about 0.25 s, which no installed copy pays).
+
+    python bench/build.py [--repeat N] [--jobs N] [--deck bundled|2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -27,6 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the environment every timed process gets: as installed, with its bytecode (see the docstring)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
@@ -99,15 +106,15 @@ def measure(name: str, deck: Path, jobs: int | None, repeat: int, tmp: Path) -> 
     def variant(cmd: list[str], r: int, tag: str, *extra: str) -> tuple[list[str], dict[str, str]]:
         c = [*cmd, *extra]
         c[c.index("--out") + 1] = str(tmp / f"out-{name}-{r}-{tag}")
-        return c, {**os.environ, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}-{tag}")}
+        return c, {**ENV, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}-{tag}")}
 
     for r in range(repeat):
         work = tmp / f"{name}-{r}"
         shutil.copytree(deck, work)
         cmd = [*base]
         cmd[4] = str(work)
-        env = {**os.environ, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}")}
-        run("floor", [sys.executable, "-c", "import torch"], dict(os.environ))
+        env = {**ENV, "TNQUIZ_CACHE_DIR": str(tmp / f"cache-{name}-{r}")}
+        run("floor", [sys.executable, "-c", "import torch"], dict(ENV))
         run("fork", *variant(cmd, r, "fork", "--isolation", "fork"))
         if not jobs:
             run("jobs1", *variant(cmd, r, "jobs1", "--jobs", "1"))
@@ -141,15 +148,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--deck", choices=("bundled", "2000"), action="append",
+                    help="only this deck (may be given twice; default: both)")
     args = ap.parse_args()
+    decks = args.deck or ["bundled", "2000"]
     from generator.paths import bundled_cards_dir
+
+    compileall.compile_dir(ROOT / "generator", quiet=1)
 
     with tempfile.TemporaryDirectory(prefix="tnquiz-bench-") as t:
         tmp = Path(t)
         n_bundled = sum(1 for _ in bundled_cards_dir().glob("*.yaml"))
-        rows = measure("bundled", bundled_cards_dir(), args.jobs, args.repeat, tmp)
-        gen = generate(tmp / "gen2000")
-        rows += measure("2000 cards", gen, args.jobs, args.repeat, tmp)
+        rows = []
+        if "bundled" in decks:
+            rows += measure("bundled", bundled_cards_dir(), args.jobs, args.repeat, tmp)
+        if "2000" in decks:
+            rows += measure("2000 cards", generate(tmp / "gen2000"), args.jobs, args.repeat, tmp)
         print(f"tnquiz build benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cores, "
               f"median of {args.repeat}, bundled deck = {n_bundled} files")
         print(f"{'what':<42} {'seconds':>8} {'peak MiB':>9}  ratio")

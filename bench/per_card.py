@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from build import timed  # bench/build.py: one process tree timed, with its peak RSS
+from build import ENV, timed  # bench/build.py: timed process trees, in the environment a user has
 
 KINDS = {
     "pure card, reused child (auto)": ("a = torch.zeros(2, {k})", "auto"),
@@ -61,7 +61,7 @@ def main() -> None:
                 for n in (args.small, args.large):
                     runs += 1
                     folder = deck(tmp / f"run-{runs}", code, n)
-                    env = {**os.environ, "TNQUIZ_CACHE_DIR": str(folder / "cache"), "TNQUIZ_SANDBOX": "0"}
+                    env = {**ENV, "TNQUIZ_CACHE_DIR": str(folder / "cache"), "TNQUIZ_SANDBOX": "0"}
                     cmd = [sys.executable, "-m", "generator", "check", str(folder), "--jobs", "1",
                            "--isolation", iso]
                     before = resource.getrusage(resource.RUSAGE_CHILDREN)
