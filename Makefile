@@ -49,8 +49,12 @@ system-deps:
 
 browser: system-deps
 
+# The whole suite in one pytest process per CPU (pytest-xdist; `logical` counts the CPUs this
+# process may use, where `auto` may count physical cores only): most tests wait on a card worker
+# that imports torch, so a single pytest process leaves a core idle. PYTEST_ARGS=-n0: one process.
+PYTEST_ARGS ?= -n logical
 test: install-test system-deps
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(PYTHON) -m ruff check generator tests bench

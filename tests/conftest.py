@@ -1,14 +1,15 @@
 """Shared fixtures: an isolated cache per test session, helpers to run the real CLI, and what several
-test files share so that it is made once per session: the bundled deck built, the small demo deck
-built, one Chromium."""
+test files share so that it is made once per session: the bundled deck built (once for the whole
+run, even when pytest-xdist splits it across processes), the small demo deck built, one Chromium."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,10 @@ cards:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Never touch the user's real cache or review database."""
+    """Never touch the user's real cache or review database (not even one TNQUIZ_DB names), nor
+    another pytest-xdist worker's: each worker has a base temp folder of its own."""
     os.environ["TNQUIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    os.environ.setdefault("TNQUIZ_DB", str(tmp_path_factory.mktemp("db") / "reviews.sqlite3"))
+    os.environ["TNQUIZ_DB"] = str(tmp_path_factory.mktemp("db") / "reviews.sqlite3")
 
 
 def run_tnquiz(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -97,16 +99,53 @@ class Built:
         return cards, {"TNQUIZ_CACHE_DIR": str(folder / "cache")}, folder / "out"
 
 
-@pytest.fixture(scope="session")
-def bundled_deck(_isolated_dirs: None, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The bundled deck run once by `tnquiz check` into the session's cache, then built from it.
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+              make: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """``make(folder)`` run once for the whole test run, also when pytest-xdist runs the tests in
+    several processes (each has its own session fixtures): the first process to get here makes it
+    in a folder all of them share, under a file lock; the others wait and read what it returned
+    (JSON). Returns (folder, what ``make`` returned). What is made there is read by tests of every
+    process at once: a test that changes it works on a copy."""
+    from filelock import FileLock
 
-    The slow tests that run the bundled deck again (lint's shifted seeds, the fuzzed mutants) find
-    the unchanged cards' results in that cache. The outcome is asserted by test_bundled_deck.py."""
-    checked = run_tnquiz("check", timeout=1800)
-    out = tmp_path_factory.mktemp("bundled") / "build"
-    built = run_tnquiz("build", "--out", str(out))
-    return Built(ROOT / "cards", Path(os.environ["TNQUIZ_CACHE_DIR"]), out, checked, built)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own (popen-gw0, ...)
+    folder, done = root / name, root / f"{name}.json"
+    with FileLock(root / f"{name}.lock"):
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # what a process that failed here left
+            folder.mkdir()
+            done.write_text(json.dumps(make(folder)), encoding="utf-8")
+        return folder, json.loads(done.read_text(encoding="utf-8"))
+
+
+def _ran(p: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return {"args": p.args, "returncode": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
+
+
+def _completed(d: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(d["args"], d["returncode"], d["stdout"], d["stderr"])
+
+
+@pytest.fixture(scope="session")
+def bundled_deck(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The bundled deck run by `tnquiz check` into a cache of its own, then built from it: once per
+    test run (:func:`made_once`; the longest fixture, about a tenth of the suite's time).
+
+    The slow tests that run the bundled deck again (lint's shifted seeds, the fuzzed mutants) pass
+    that cache (TNQUIZ_CACHE_DIR) and find the unchanged cards' results there; what they add is
+    written atomically, so they may share it. The outcome is asserted by test_bundled_deck.py."""
+
+    def make(root: Path) -> dict[str, Any]:
+        env = {"TNQUIZ_CACHE_DIR": str(root / "cache")}
+        checked = run_tnquiz("check", env=env, timeout=1800)
+        built = run_tnquiz("build", "--out", str(root / "build"), env=env)
+        return {"checked": _ran(checked), "built": _ran(built)}
+
+    root, made = made_once(tmp_path_factory, "bundled", make)
+    return Built(ROOT / "cards", root / "cache", root / "build", _completed(made["checked"]),
+                 _completed(made["built"]))
 
 
 @pytest.fixture(scope="session")

@@ -164,9 +164,10 @@ def test_hundreds_of_mutants_load_soundly(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_sample_of_mutants_through_check_and_build(bundled_deck: Built, tmp_path: Path) -> None:
-    # Results of the unchanged cards are cached first (bundled_deck ran them into the session's
-    # cache), so a mutant runs only the cards it changed.
-    assert run_tnquiz("check", str(ROOT / "cards" / "tensors-random.yaml"), timeout=300).returncode == 0
+    # Results of the unchanged cards are cached first (bundled_deck ran them into its cache), so a
+    # mutant runs only the cards it changed.
+    env = {"TNQUIZ_CACHE_DIR": str(bundled_deck.cache)}
+    assert run_tnquiz("check", str(ROOT / "cards" / "tensors-random.yaml"), env=env, timeout=300).returncode == 0
     runs = []
     for name, data in mutants(25, SEED + 1, ("tensors-random.yaml",)):
         p = tmp_path / name
@@ -177,7 +178,7 @@ def test_a_sample_of_mutants_through_check_and_build(bundled_deck: Built, tmp_pa
         runs += [(name, problems, limit, ["check", str(p)]),
                  (name, problems, limit, ["build", str(p), "--out", str(tmp_path / f"out-{name}")])]
     with ThreadPoolExecutor(4) as pool:  # the commands mostly wait on interpreter start-up and workers
-        done = list(pool.map(lambda r: run_tnquiz(*r[3], timeout=r[2]), runs))
+        done = list(pool.map(lambda r: run_tnquiz(*r[3], env=env, timeout=r[2]), runs))
     for (name, problems, _, command), result in zip(runs, done, strict=True):
         output = result.stdout + result.stderr
         assert "Traceback" not in output, f"{name}: {command[0]}:\n{output}"

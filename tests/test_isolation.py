@@ -202,7 +202,7 @@ def test_answers_do_not_depend_on_the_order(bundled_deck: Built, tmp_path: Path)
     orders["shuffled"] = shuffled
     results = {}
     for name, order in orders.items():
-        # file order: what the session's `tnquiz check` of the bundled deck ran into its cache (the
+        # file order: what bundled_deck's `tnquiz check` of the bundled deck ran into its cache (the
         # same runner defaults, auto isolation); the other two orders run here, each from nothing
         cache = Cache(bundled_deck.cache) if name == "file order" else Cache(tmp_path / name)
         outcomes = run_cards(order, cache=cache, isolation="auto")

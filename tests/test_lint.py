@@ -444,8 +444,8 @@ def test_cli_warnings_exit_codes_json_and_config(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bundled_deck_passes_lint_strict(bundled_deck: Built) -> None:
-    # the cards' own results come from the session's cache (bundled_deck ran them); the shifted
-    # seeds and the cloze variants run here
-    result = run_tnquiz("lint", "--strict", timeout=1800)
+    # the cards' own results come from bundled_deck's cache (it ran them); the shifted seeds and
+    # the cloze variants run here
+    result = run_tnquiz("lint", "--strict", env={"TNQUIZ_CACHE_DIR": str(bundled_deck.cache)}, timeout=1800)
     assert "Traceback" not in result.stderr
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
