@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,10 @@ def test_an_unwritable_cache_is_one_warning_not_lost_cards(write_cards, tmp_path
 
 
 # A card that writes forged reply lines (claiming every job number, answer "FORGED") into every
-# pipe its worker holds and into tnquiz's own ends of the protocol pipes (its parent and grandparent;
-# the grandparent's fds 0-2 are the test run's own terminal, left alone).
+# pipe its worker holds and into tnquiz's own ends of the protocol pipes (its parent and grandparent,
+# the test process). The grandparent's fds 0-2 and the pipes it held before the run (HARNESS: a
+# pytest-xdist worker's channel to its controller, playwright's to its driver) are the test run's
+# own, left alone: forged lines there would break the test run, not tnquiz.
 FORGER = """\
 deck: D
 cards:
@@ -105,7 +108,7 @@ cards:
           except OSError:
               continue
           for fd in fds:
-              if level == 2 and int(fd) <= 2:
+              if level == 2 and (int(fd) <= 2 or int(fd) in HARNESS):
                   continue
               try:
                   if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
@@ -122,11 +125,23 @@ cards:
 """
 
 
+def _pipes_held() -> set[int]:
+    """The file descriptors of this process that are pipes."""
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                held.add(int(fd))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return held
+
+
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
 def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, sandbox: bool) -> None:  # type: ignore[no-untyped-def]
     if sandbox and choose_sandbox(True)[0] is None:
         pytest.skip("bubblewrap is not installed or cannot run here (make system-deps)")
-    cards = _cards(write_cards, FORGER)
+    cards = _cards(write_cards, FORGER.replace("HARNESS", repr(sorted(_pipes_held()))))
     outcomes = run_cards(cards, cache=cache, jobs=1, sandbox=sandbox)
     built = {o.card.id: verify(o) for o in outcomes}
     expected = {"before": "torch.Size([1])", "after-1": "torch.Size([2])", "after-2": "torch.Size([3])"}
