@@ -49,8 +49,8 @@ system-deps:
 
 browser: system-deps
 
-# The whole suite in one pytest process per CPU (pytest-xdist; `logical` counts the CPUs this
-# process may use, where `auto` may count physical cores only): most tests wait on a card worker
+# The whole suite in one pytest process per CPU (pytest-xdist; `logical` counts logical CPUs, where
+# `auto` counts physical cores when psutil is installed): most tests wait on a card worker
 # that imports torch, so a single pytest process leaves a core idle. PYTEST_ARGS=-n0: one process.
 PYTEST_ARGS ?= -n logical
 test: install-test system-deps
