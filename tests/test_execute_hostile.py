@@ -122,12 +122,13 @@ cards:
 """
 
 
+@pytest.mark.parametrize("jobs", [1, 2], ids=["one-worker", "two-lanes"])  # two: the forger's grandparent hosts lanes
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
-def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, sandbox: bool) -> None:  # type: ignore[no-untyped-def]
+def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, sandbox: bool, jobs: int) -> None:  # type: ignore[no-untyped-def]
     if sandbox and choose_sandbox(True)[0] is None:
         pytest.skip("bubblewrap is not installed or cannot run here (make system-deps)")
     cards = _cards(write_cards, FORGER)
-    outcomes = run_cards(cards, cache=cache, jobs=1, sandbox=sandbox)
+    outcomes = run_cards(cards, cache=cache, jobs=jobs, sandbox=sandbox)
     built = {o.card.id: verify(o) for o in outcomes}
     expected = {"before": "torch.Size([1])", "after-1": "torch.Size([2])", "after-2": "torch.Size([3])"}
     for card_id, text in expected.items():
@@ -141,7 +142,7 @@ def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, san
         hit = cache.get(key(card, "cpu"))
         assert hit is None or (hit.answer is not None and "FORGED" not in hit.answer.text)
     # a second, cached build serves exactly the same answers
-    again = {o.card.id: verify(o) for o in run_cards(cards, cache=cache, jobs=1, sandbox=sandbox)}
+    again = {o.card.id: verify(o) for o in run_cards(cards, cache=cache, jobs=jobs, sandbox=sandbox)}
     for card_id, text in expected.items():
         assert again[card_id].answer is not None and again[card_id].answer.text == text
 
