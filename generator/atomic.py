@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 
-def _read_umask() -> int:
-    """The process umask, read once at import (setting and restoring it is not thread-safe)."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _create_temp(target: Path) -> tuple[int, str]:
+    """A new, empty, uniquely named file beside ``target``, opened for writing: ``(fd, name)``.
 
-
-_UMASK = _read_umask()
+    Created with ``O_EXCL`` (never an existing file or a planted link) and mode ``0o666`` less the
+    umask, the mode a plain ``open()`` would give the target.
+    """
+    folder = target.parent
+    for _ in range(100):
+        name = os.path.join(folder, f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), name
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 @contextlib.contextmanager
@@ -40,28 +44,44 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     rebuild them (result cache entries).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp_name = _create_temp(target)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600: give the file the mode a plain open() would
     try:
         yield tmp
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, target)
-        if durable:
-            _fsync_dir(target.parent)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+    if durable:
+        _fsync_dir(target.parent)
 
 
 def write_bytes(target: Path, data: bytes, *, durable: bool = True) -> Path:
-    with atomic_path(target, durable=durable) as tmp:
-        tmp.write_bytes(data)
-    return Path(target)
+    """``data`` as the whole of ``target``, atomically (see the module's docstring)."""
+    target = Path(target)
+    fd, tmp = _create_temp(target)  # written through its descriptor: no second open
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        _fsync_dir(target.parent)
+    return target
 
 
 def write_text(target: Path, text: str, *, durable: bool = True) -> Path:

@@ -81,11 +81,10 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
     return False
 
 
-def _runaway_deck(marker: str) -> str:
-    return f"""\
-deck: D
-cards:
-  - id: runaway
+def _runaway_deck(marker: str, n: int = 1) -> str:
+    """``n`` cards that each start a detached process and never end (two: two lanes run them)."""
+    return "deck: D\ncards:\n" + "".join(f"""\
+  - id: runaway-{i}
     question: q
     code: |
       import subprocess
@@ -95,20 +94,24 @@ cards:
           pass
     answer: "1"
     timeout: 300
-"""
+""" for i in range(n))
 
 
 SIGNALS = [signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGKILL]
 
 
-@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
-@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
-def test_a_signalled_build_leaves_no_process_behind(tmp_path: Path, sig: signal.Signals, sandbox: bool) -> None:
+@pytest.mark.parametrize(("sig", "sandbox", "jobs"), [
+    *((s, box, 1) for s in SIGNALS for box in (True, False)),
+    *((s, box, 2) for s in (signal.SIGTERM, signal.SIGKILL) for box in (True, False)),  # lanes
+], ids=lambda v: v.name if isinstance(v, signal.Signals) else (("sandbox" if v else "no-sandbox")
+                                                               if isinstance(v, bool) else f"jobs-{v}"))
+def test_a_signalled_build_leaves_no_process_behind(tmp_path: Path, sig: signal.Signals, sandbox: bool,
+                                                    jobs: int) -> None:
     if sandbox and not HAS_BWRAP:
         pytest.skip("bubblewrap is not installed or cannot run here (make system-deps)")
     marker = f"{3000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
     deck = tmp_path / "deck.yaml"
-    deck.write_text(_runaway_deck(marker))
+    deck.write_text(_runaway_deck(marker, jobs))
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp), "TNQUIZ_SANDBOX": "1" if sandbox else "0",
@@ -117,11 +120,12 @@ def test_a_signalled_build_leaves_no_process_behind(tmp_path: Path, sig: signal.
     errors = tmp_path / "stderr.txt"
     with errors.open("wb") as err:
         build = subprocess.Popen([sys.executable, "-m", "generator", "build", str(deck),
-                                  "--out", str(tmp_path / "out"), "--jobs", "1"],
+                                  "--out", str(tmp_path / "out"), "--jobs", str(jobs)],
                                  cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        assert _wait_for(lambda: list(tmp.glob("tnquiz-worker-*/tnquiz-card-*/running")), 240), \
-            "the runaway card never started"
+        # a card's folder: in its worker's temporary root, or in its lane's inside it
+        assert _wait_for(lambda: len(list(tmp.glob("tnquiz-worker-*/**/tnquiz-card-*/running"))) == jobs, 240), \
+            "the runaway cards never started"
         assert _wait_for(lambda: _cmdline_has(marker), 10)
         started = _descendants(build.pid)
         assert len(started) >= 3  # worker, the card, its detached sleep (and bwrap)
@@ -172,9 +176,10 @@ cards:
 """
 
 
+@pytest.mark.parametrize("jobs", [1, 2], ids=["one-worker", "two-lanes"])
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
 def test_detached_processes_and_temp_folders_die_with_their_card(  # type: ignore[no-untyped-def]
-        write_cards, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: bool) -> None:
+        write_cards, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: bool, jobs: int) -> None:
     if sandbox and not HAS_BWRAP:
         pytest.skip("bubblewrap is not installed or cannot run here (make system-deps)")
     marker = f"{4000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
@@ -185,7 +190,7 @@ def test_detached_processes_and_temp_folders_die_with_their_card(  # type: ignor
     loaded = load([write_cards(DETACH.format(marker=marker))])
     assert loaded.problems == ()
     outcomes = {o.card.id: verify(o) for o in
-                run_cards(loaded.cards, cache=Cache(tmp_path / "cache"), jobs=1, sandbox=sandbox)}
+                run_cards(loaded.cards, cache=Cache(tmp_path / "cache"), jobs=jobs, sandbox=sandbox)}
     assert [outcomes[k].status for k in ("detaches", "crashes", "times-out", "after")] == \
         ["ok", "failed", "failed", "ok"]
     assert _wait_for(lambda: _cmdline_has(marker) == [], 10), _cmdline_has(marker)

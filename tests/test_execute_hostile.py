@@ -81,10 +81,11 @@ def test_an_unwritable_cache_is_one_warning_not_lost_cards(write_cards, tmp_path
 
 
 # A card that writes forged reply lines (claiming every job number, answer "FORGED") into every
-# pipe its worker holds and into tnquiz's own ends of the protocol pipes (its parent and grandparent,
-# the test process). The grandparent's fds 0-2 and the pipes it held before the run (HARNESS: a
-# pytest-xdist worker's channel to its controller, playwright's to its driver) are the test run's
-# own, left alone: forged lines there would break the test run, not tnquiz.
+# pipe its worker holds and into tnquiz's own ends of the protocol pipes (its parent and grandparent;
+# the grandparent's fds 0-2 are the test run's own terminal, left alone). When the grandparent is the
+# test process (TEST_PID, one worker), so are the pipes it held before the run (HARNESS: a
+# pytest-xdist worker's channel to its controller, playwright's to its driver): forged lines there
+# would break the test run, not tnquiz.
 FORGER = """\
 deck: D
 cards:
@@ -108,7 +109,7 @@ cards:
           except OSError:
               continue
           for fd in fds:
-              if level == 2 and (int(fd) <= 2 or int(fd) in HARNESS):
+              if level == 2 and (int(fd) <= 2 or (pid == TEST_PID and int(fd) in HARNESS)):
                   continue
               try:
                   if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
@@ -137,12 +138,14 @@ def _pipes_held() -> set[int]:
     return held
 
 
+@pytest.mark.parametrize("jobs", [1, 2], ids=["one-worker", "two-lanes"])  # two: the forger's grandparent hosts lanes
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
-def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, sandbox: bool) -> None:  # type: ignore[no-untyped-def]
+def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, sandbox: bool, jobs: int) -> None:  # type: ignore[no-untyped-def]
     if sandbox and choose_sandbox(True)[0] is None:
         pytest.skip("bubblewrap is not installed or cannot run here (make system-deps)")
-    cards = _cards(write_cards, FORGER.replace("HARNESS", repr(sorted(_pipes_held()))))
-    outcomes = run_cards(cards, cache=cache, jobs=1, sandbox=sandbox)
+    deck = FORGER.replace("TEST_PID", str(os.getpid())).replace("HARNESS", repr(sorted(_pipes_held())))
+    cards = _cards(write_cards, deck)
+    outcomes = run_cards(cards, cache=cache, jobs=jobs, sandbox=sandbox)
     built = {o.card.id: verify(o) for o in outcomes}
     expected = {"before": "torch.Size([1])", "after-1": "torch.Size([2])", "after-2": "torch.Size([3])"}
     for card_id, text in expected.items():
@@ -156,7 +159,7 @@ def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, san
         hit = cache.get(key(card, "cpu"))
         assert hit is None or (hit.answer is not None and "FORGED" not in hit.answer.text)
     # a second, cached build serves exactly the same answers
-    again = {o.card.id: verify(o) for o in run_cards(cards, cache=cache, jobs=1, sandbox=sandbox)}
+    again = {o.card.id: verify(o) for o in run_cards(cards, cache=cache, jobs=jobs, sandbox=sandbox)}
     for card_id, text in expected.items():
         assert again[card_id].answer is not None and again[card_id].answer.text == text
 

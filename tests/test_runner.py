@@ -418,6 +418,47 @@ cards:
     assert b["after-2"].answer and b["after-2"].answer.text == "torch.Size([3])"
 
 
+LANES = """\
+deck: D
+cards:
+{cards}
+  - id: kills-its-lane
+    question: q
+    code: |
+      import os, signal, time
+      time.sleep(0.3)
+      os.kill(os.getppid(), signal.SIGKILL)
+      time.sleep(5)
+    answer: "1"
+"""
+WHERE = """\
+  - id: where-{i}
+    question: q
+    code: |
+      import os, time
+      time.sleep(0.2)
+      lane = os.getppid()
+      with open(f"/proc/{{lane}}/stat") as fh:
+          host = int(fh.read().rsplit(")", 1)[1].split()[1])
+    answer: (lane, host)
+"""
+
+
+def test_several_workers_are_lanes_of_one_torch_import(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    """Two workers: each card's server is a lane forked from one worker process (one import of
+    torch); a card that kills its lane fails alone, and what was sent to that lane runs elsewhere."""
+    p = write_cards(LANES.format(cards="".join(WHERE.format(i=i) for i in range(12))))
+    b = build(p, cache, jobs=2)
+    assert b["kills-its-lane"].status == "failed"
+    assert (b["kills-its-lane"].reason or "").startswith(f"{p}:") and "the worker process died" in (
+        b["kills-its-lane"].reason or "")
+    where = [b[f"where-{i}"] for i in range(12)]
+    assert [c.status for c in where] == ["ok"] * 12
+    pairs = {tuple(c.answer.value) for c in where if c.answer is not None}  # type: ignore[arg-type]
+    assert len({host for _, host in pairs}) == 1, pairs  # one worker process hosts every lane
+    assert len({lane for lane, _ in pairs}) >= 2, pairs  # and the cards ran in more than one lane
+
+
 def test_big_jobs_and_big_replies_never_wait_for_each_other(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
     """A job is sent ahead of the running one only when it fits in the pipe beside it: a big job
     written while the worker writes a big reply nobody reads yet would block both for ever."""

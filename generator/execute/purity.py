@@ -102,6 +102,7 @@ SAFE_MODULES = frozenset({"torch", "numpy", "math", "cmath", "itertools", "colle
                           "numbers", "functools", "enum", "textwrap", "json", "heapq", "bisect"})
 HANDS_BACK = frozenset({"pop", "popitem", "get", "setdefault", "popleft"})
 _BUILTIN_NAMES = frozenset(dir(builtins))
+_GIVEN = PROVIDED | _BUILTIN_NAMES  # names a card finds bound before it runs
 
 
 def impurity(card: Card) -> str | None:
@@ -138,13 +139,15 @@ class _Check:
         self.classes: set[str] = set()
         self.functions: set[str] = set()
         self.selfs: set[int] = set()  # ids of the `self` argument nodes of card classes' methods
-        self.bindings: dict[str, list[ast.AST | None]] = {n: [None] for n in PROVIDED | _BUILTIN_NAMES}
+        # what the card binds each name to (a name the card is given, or a builtin, is also bound
+        # to something the card did not create: see ``_created``)
+        self.bindings: dict[str, list[ast.AST | None]] = {}
         self.with_calls: set[int] = set()
         self.nodes = {id(tree): list(ast.walk(tree)) for _, tree in trees}  # walked once, read twice
         for _, tree in trees:
             self._collect(tree)
         # names the card binds itself (`input = torch.ones(2)` is not the builtin)
-        self.bound = {n for n, vs in self.bindings.items() if len(vs) > (n in PROVIDED or n in _BUILTIN_NAMES)}
+        self.bound = set(self.bindings)
 
     # -- what the card binds -----------------------------------------------------------------
     def _bind(self, target: ast.AST, value: ast.AST | None) -> None:
@@ -198,6 +201,8 @@ class _Check:
                 self.with_calls.add(id(node.context_expr))
 
     def _created(self, name: str) -> bool:
+        if name in _GIVEN:
+            return False
         return all(v is not None and self._fresh(v) for v in self.bindings.get(name, [None]))
 
     def _fresh(self, value: ast.AST) -> bool:

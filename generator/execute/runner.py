@@ -4,6 +4,7 @@ This module never imports torch: it starts ``python -m generator.execute.worker`
 torch once and runs cards in pristine children forked from it) only when some card is not cached.
 With ``isolation="auto"`` it marks each provably pure card (``purity.impurity``) so that the worker
 may run it in a reused child; ``"fork"`` gives every card a fresh child (docs/isolation.md).
+Several workers are lanes of one worker process (``_Worker.lane``): one import of torch for all.
 """
 
 from __future__ import annotations
@@ -142,34 +143,22 @@ AHEAD_BYTES = 16 << 10
 Item = tuple[int, Card, str, str, float]
 
 
-class _Worker:
-    """One worker process: started lazily, answers its jobs in the order sent, killed as a whole
-    when closed.
+class _Channel:
+    """The protocol with one server: a worker process, or a lane of one. It answers its jobs in
+    the order sent.
 
-    Jobs may be sent ahead (``send``) while earlier ones run: the worker reads the next job only
+    Jobs may be sent ahead (``send``) while earlier ones run: the server reads the next job only
     once it has answered the previous one, so each job still runs alone, and the runner's own work
     on a reply (the cache entry, the progress line) overlaps the next card instead of delaying it.
     """
 
-    def __init__(self, warm_optim: bool, sandbox: Sandbox | None, basic: bool = True) -> None:
-        argv = [sys.executable, "-m", "generator.execute.worker"]
-        self.tmp_root = tempfile.mkdtemp(prefix="tnquiz-worker-")
-        env = worker_env(self.tmp_root)
-        if sandbox is not None:
-            argv = sandbox.wrap(argv, self.tmp_root)
-        try:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env=env, bufsize=0, start_new_session=True, cwd=self.tmp_root,
-            )
-        except BaseException:
-            shutil.rmtree(self.tmp_root, ignore_errors=True)
-            raise
+    _wfd = -1  # where jobs are written
+    _rfd = -1  # where replies are read
+
+    def __init__(self) -> None:
         self.ready = False
         self.warming = 0  # warm-up answers still to read
         self._buf = b""
-        if warm_optim or basic:
-            self.warm_up(optim=warm_optim)
 
     def warm_up(self, optim: bool = False) -> None:
         """Ask the worker to warm up before its next job: what torch loads lazily, and with ``optim``
@@ -179,9 +168,7 @@ class _Worker:
 
     def _readline(self, timeout: float) -> Any:
         """The worker's next line, as JSON; ``WorkerDied`` when it ends or says nothing for ``timeout``."""
-        out = self.proc.stdout
-        assert out is not None
-        fd = out.fileno()
+        fd = self._rfd
         deadline = time.monotonic() + timeout
         while (end := self._buf.find(b"\n")) < 0:
             if len(self._buf) > MAX_LINE:
@@ -189,11 +176,11 @@ class _Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WorkerDied("the worker process stopped answering")
-            if not select.select([fd], [], [], left)[0]:
-                continue
             try:
+                if not select.select([fd], [], [], left)[0]:
+                    continue
                 chunk = os.read(fd, 1 << 20)
-            except OSError as e:
+            except (OSError, ValueError) as e:
                 raise WorkerDied(f"the worker process died ({e})") from None
             if not chunk:
                 raise WorkerDied("the worker process died")
@@ -215,13 +202,11 @@ class _Worker:
         them (``AHEAD_BYTES``), or the worker, blocked writing a reply nobody reads yet, and this
         thread would wait for each other.
         """
-        stdin = self.proc.stdin
-        assert stdin is not None
         view = memoryview(data)
         try:
             while view:
-                view = view[stdin.write(view) or 0:]
-        except (BrokenPipeError, OSError) as e:
+                view = view[os.write(self._wfd, view):]
+        except (OSError, ValueError) as e:
             raise WorkerDied(f"the worker process died ({e})") from e
 
     def receive(self, job: Job) -> Reply:
@@ -251,22 +236,111 @@ class _Worker:
         return self.receive(job)
 
     def close(self) -> None:
-        """Let the worker finish (it kills what its cards left), then make sure it is gone."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class _Worker(_Channel):
+    """One worker process: started at once (it imports torch), killed as a whole when closed.
+
+    ``lanes``: pipes for that many lanes are passed to it (``lane()``): servers forked from it
+    once torch is imported, each serving jobs of its own, so that several run side by side on one
+    import of torch, in one sandbox.
+    """
+
+    def __init__(self, warm_optim: bool, sandbox: Sandbox | None, basic: bool = True, lanes: int = 0) -> None:
+        super().__init__()
+        argv = [sys.executable, "-m", "generator.execute.worker"]
+        self.tmp_root = tempfile.mkdtemp(prefix="tnquiz-worker-")
+        env = worker_env(self.tmp_root)
+        ours: list[tuple[int, int]] = []  # per lane: (job pipe, reply pipe), this end
+        theirs: list[int] = []
         try:
-            if self.proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    self.proc.stdin.close()
+            for _ in range(lanes):
+                job_r, job_w = os.pipe()
+                res_r, res_w = os.pipe()
+                ours.append((job_w, res_r))
+                theirs += [job_r, res_w]
+            if lanes:
+                argv += ["--lanes", ",".join(f"{theirs[2 * k]}:{theirs[2 * k + 1]}" for k in range(lanes))]
+            if sandbox is not None:
+                argv = sandbox.wrap(argv, self.tmp_root)
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=env, bufsize=0, start_new_session=True, cwd=self.tmp_root, pass_fds=theirs,
+            )
+        except BaseException:
+            for fd in [*theirs, *(fd for pair in ours for fd in pair)]:
+                os.close(fd)
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+            raise
+        for fd in theirs:
+            os.close(fd)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._wfd = self.proc.stdin.fileno()
+        self._rfd = self.proc.stdout.fileno()
+        self._free = collections.deque(enumerate(ours))  # lanes not asked for yet
+        self._lock = threading.Lock()
+        self.lanes: set[_Lane] = set()  # open lanes: the process is closed after the last
+        self._closing = False
+        if warm_optim or basic:
+            self.warm_up(optim=warm_optim)
+
+    def lane(self) -> _Lane | None:
+        """A lane of this worker (a server forked from it, in the state its warm-ups left it);
+        None when no pipes for one are left or the worker is closing."""
+        with self._lock:
+            if self._closing or not self._free or self.proc.poll() is not None:
+                return None
+            k, (job_w, res_r) = self._free.popleft()
+            lane = _Lane(self, job_w, res_r)
+            self.lanes.add(lane)
+            with contextlib.suppress(WorkerDied):  # the lane's own pipe says so: it ends unready
+                self.send((json.dumps({"lane": k}) + "\n").encode())
+            return lane
+
+    def release(self, lane: _Lane) -> None:
+        """``lane`` is closed: the process too, when it was closed already and this was its last."""
+        with self._lock:
+            self.lanes.discard(lane)
+            last = self._closing and not self.lanes
+        if last:
+            self._finish()
+
+    def close(self) -> None:
+        """Let the worker finish (it kills what its cards left), then make sure it is gone; with
+        lanes still open, once the last of them is closed."""
+        with self._lock:
+            self._closing = True
+            waiting = bool(self.lanes)
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()  # it stops taking jobs; its lanes go on
+        if not waiting:
+            self._finish()
+
+    def _finish(self) -> None:
+        try:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
         finally:
             self.kill()
 
     def kill(self) -> None:
-        """Kill the worker now (its cards die with it) and remove its temporary root.
+        """Kill the worker now (its cards and its lanes die with it) and remove its temporary root.
 
         SIGTERM first: the worker then kills its cards and whatever they detached (a SIGKILLed
         worker could not), and under bubblewrap the whole sandbox goes with it. SIGKILL after that.
         """
+        with self._lock:
+            self._closing = True
+            free, self._free = list(self._free), collections.deque()
+        for _, fds in free:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.proc.terminate()
@@ -284,6 +358,29 @@ class _Worker:
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
         shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+
+class _Lane(_Channel):
+    """A lane of a worker process (``_Worker.lane``): its own jobs, its own children, the worker's
+    torch. It cannot be signalled from here (it lives in the worker's sandbox): closing its pipes
+    ends it, and killing the worker kills it."""
+
+    def __init__(self, host: _Worker, job_w: int, res_r: int) -> None:
+        super().__init__()
+        self.host = host
+        self._wfd, self._rfd = job_w, res_r
+        self._open = True
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            for fd in (self._wfd, self._rfd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._wfd = self._rfd = -1
+            self.host.release(self)
+
+    kill = close
 
 
 class _Stopped(Exception):
@@ -304,7 +401,9 @@ class EarlyWorker:
         self.box, self.warning = choose_sandbox(sandbox, hidden=[cache.root])
         self.sandbox = sandbox
         self.cache_root = cache.root
-        self._worker: _Worker | None = _Worker(False, self.box, basic=False)  # warmed up as adopted
+        # warmed up as adopted; with pipes for lanes, in case the run wants several workers
+        lanes = min(_cores(), MAX_DEFAULT_JOBS)
+        self._worker: _Worker | None = _Worker(False, self.box, basic=False, lanes=lanes + 2 if lanes > 1 else 0)
 
     @property
     def pid(self) -> int | None:
@@ -336,21 +435,52 @@ class EarlyWorker:
 
 
 class _Pool:
-    """The live workers of one ``run_cards`` call, so that a stop (Ctrl-C, SIGTERM) kills them all."""
+    """The live workers of one ``run_cards`` call, so that a stop (Ctrl-C, SIGTERM) kills them all.
+
+    With ``lanes`` (several workers wanted), one worker process is started at once (or adopted:
+    ``early``) as a host that runs no card itself: each thread gets a lane of it, so torch is
+    imported once for all of them; a thread whose lane died gets another lane while the host has
+    pipes for one, and a worker process of its own after that (or when the host did not start).
+    """
 
     def __init__(self, box: Sandbox | None, early: _Worker | None = None, early_warms: bool = False,
-                 basic: bool = True) -> None:
+                 basic: bool = True, lanes: int = 0) -> None:
         self.box = box
         self.basic = basic  # new workers warm up what torch loads lazily
         self.live: set[_Worker] = set()
         self.stopping = False
         self.lock = threading.Lock()
-        self.early = early  # started before the run; it goes to a worker that does not warm up the
-        self.early_warms = early_warms  # optimizers, or, when this is set (one worker), to any
+        self.lanes = lanes
+        self.host: _Worker | None = None
+        self.early: _Worker | None = None  # started before the run; it goes to a worker that does
+        self.early_warms = early_warms  # not warm up the optimizers, or, when this is set, to any
         if early is not None:
             self.live.add(early)
+            if lanes:
+                self.host = early
+            else:
+                self.early = early
+        elif lanes:
+            # started here, on the thread that outlives the run: a worker dies with the thread that
+            # started it (PR_SET_PDEATHSIG, bubblewrap's --die-with-parent), and the lanes with it
+            with contextlib.suppress(Exception):  # then each thread starts a worker of its own
+                self.host = _Worker(False, box, basic=False, lanes=lanes + 2)
+                self.live.add(self.host)
+        if self.host is not None and basic:
+            with contextlib.suppress(WorkerDied):
+                self.host.warm_up()  # before any lane is forked: each lane starts warm
 
-    def start(self, warm: bool = False) -> _Worker:
+    def start(self, warm: bool = False) -> _Channel:
+        with self.lock:
+            if self.stopping:
+                raise _Stopped("the build is stopping")
+            host = self.host
+        if host is not None:
+            lane = host.lane()
+            if lane is not None:
+                if warm:
+                    lane.warm_up(optim=True)
+                return lane
         with self.lock:
             early = self.early if not warm or self.early_warms else None
             if early is not None:
@@ -372,15 +502,25 @@ class _Pool:
         worker.kill()
         raise _Stopped("the build is stopping")
 
-    def close(self, worker: _Worker) -> None:
-        with self.lock:
-            self.live.discard(worker)
+    def close(self, worker: _Channel) -> None:
+        if isinstance(worker, _Worker):
+            with self.lock:
+                self.live.discard(worker)
         worker.close()
+
+    def close_host(self) -> None:
+        """Once every thread is done: the host ends after its last lane."""
+        with self.lock:
+            host, self.host = self.host, None
+            if host is not None:
+                self.live.discard(host)
+        if host is not None:
+            host.close()
 
     def kill_all(self) -> None:
         with self.lock:
             self.stopping = True
-            workers, self.live, self.early = list(self.live), set(), None
+            workers, self.live, self.early, self.host = list(self.live), set(), None, None
         for worker in workers:
             worker.kill()
 
@@ -524,8 +664,10 @@ def _run_cards(
         n_workers = max(1, min(jobs or default_jobs(isolation, len(todo)),
                                q_rest.qsize() + (1 if q_optim.qsize() else 0)))
 
-        # the basic warm-up costs about as much as a dozen cards' own lazy loading saves
-        pool = _Pool(box, early, early_warms=n_workers == 1, basic=len(todo) >= WARM_UP_FROM)
+        # the basic warm-up costs about as much as a dozen cards' own lazy loading saves; several
+        # workers are lanes of one worker process (one import of torch)
+        pool = _Pool(box, early, early_warms=n_workers == 1, basic=len(todo) >= WARM_UP_FROM,
+                     lanes=n_workers if n_workers > 1 else 0)
         # Cache entries are written by a thread of their own: a file system that takes a few ms to
         # rename a file then never holds up the threads that keep the workers busy.
         writes: queue.Queue[tuple[str, str, RunResult] | None] = queue.Queue()
@@ -549,7 +691,7 @@ def _run_cards(
             answering it runs again on the next worker; the job the worker died on is that card's
             failure, as it would be without sending ahead.
             """
-            worker: _Worker | None = None
+            worker: _Channel | None = None
             queues = (q_optim, q_rest) if warm_worker else (q_rest,)
             again: collections.deque[Item] = collections.deque()  # sent to a worker that died first
             sent: collections.deque[tuple[Item, Job, int]] = collections.deque()
@@ -583,9 +725,15 @@ def _run_cards(
                 done(i, oc)
 
             def fill() -> None:
-                """Send jobs until ``AHEAD`` are unanswered, or what is queued would not fit."""
+                """Send jobs until ``AHEAD`` are unanswered, or what is queued would not fit, or
+                fewer cards are left to share than there are workers."""
                 nonlocal worker
-                while not pool.stopping and len(sent) < AHEAD and (item := take()) is not None:
+                while not pool.stopping and len(sent) < AHEAD:
+                    shared = not (warm_worker and not q_optim.empty())  # what take() gives next
+                    if sent and not again and shared and q_rest.qsize() < n_workers:
+                        return  # the last few cards: for a worker that is free, not behind a running one
+                    if (item := take()) is None:
+                        return
                     i, card, dev, _, timeout = item
                     try:
                         # decided here, once the workers are starting: torch's import is the longer wait
@@ -651,6 +799,7 @@ def _run_cards(
             finally:
                 writes.put(None)  # the writer ends once it has written what it was given
             writer.join()  # every result is in the cache when this call returns
+            pool.close_host()
             if pool.early is not None:  # no thread took it
                 with pool.lock:
                     pool.live.discard(pool.early)
@@ -678,7 +827,7 @@ def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -
     box, _ = choose_sandbox(None, hidden=[default_cache_dir()])
     pool = _Pool(box)
 
-    def one(worker: _Worker | None, i: int) -> tuple[_Worker | None, dict[str, Any]]:
+    def one(worker: _Channel | None, i: int) -> tuple[_Channel | None, dict[str, Any]]:
         where = f"{jobs[i].get('file')}"
         job = Job.for_session(i, secrets.token_hex(16), jobs[i])
         if worker is None:
@@ -694,7 +843,7 @@ def run_sessions(jobs: Sequence[dict[str, Any]], n_workers: int | None = None) -
         return worker, {"status": reply.status.value, "result": reply.session, "reason": reply.reason}
 
     def work() -> None:
-        worker: _Worker | None = None
+        worker: _Channel | None = None
         try:
             while not pool.stopping:
                 try:

@@ -23,6 +23,7 @@ is what the static check (``generator.execute.purity``) keeps out of reused chil
 
 from __future__ import annotations
 
+import _signal
 import functools
 import gc
 import locale
@@ -50,7 +51,9 @@ HOOKS = frozenset({"torch.nn.modules.module", "torch.autograd.graph", "torch.uti
                    "torch.optim.optimizer", "torch.serialization", "torch.overrides", "copyreg",
                    "torch.nn.utils"})
 
-_SIGNALS = tuple(s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP))
+_SIGNALS = tuple(int(s) for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP))
+# the C function: ``signal.getsignal`` converts each answer to an enum member (ten times slower)
+_getsignal = getattr(_signal, "getsignal", signal.getsignal)
 
 
 def _resolve(path: str) -> Any:
@@ -168,7 +171,7 @@ def _python() -> dict[str, Callable[[], Any]]:
                                        getattr(sys, "get_int_max_str_digits", lambda: 0)()),
         "gc": lambda: (gc.isenabled(), gc.get_threshold(), tuple(map(id, gc.callbacks)), gc.get_debug()),
         "locale": lambda: locale.setlocale(locale.LC_ALL),
-        "signal handlers": lambda: tuple(id(signal.getsignal(s)) for s in _SIGNALS),
+        "signal handlers": lambda: tuple(id(_getsignal(s)) for s in _SIGNALS),
         "signal mask": lambda: tuple(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, ()))),
         "pending timers": lambda: tuple(signal.getitimer(t) != (0.0, 0.0) for t in
                                         (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)),

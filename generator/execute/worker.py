@@ -10,6 +10,11 @@ child, which compares a fingerprint of its state after each card and ends at any
 (docs/isolation.md). The server waits with the card's timeout and kills a runaway; it answers one
 JSON line per job on stdout.
 
+Lanes: started with ``--lanes R:W,...`` (pipes passed by tnquiz), the server forks lane ``N`` when it
+reads ``{"lane": N}``: a server of its own on those pipes, in this process's state (torch imported,
+warmed up), with its own children, temporary folder and subreaper. The server then only hosts
+lanes; at the end of its input it waits for each lane to end at the end of its own.
+
 CUDA cannot be initialised before a fork, so this process never touches the GPU: a CUDA card's child
 initialises CUDA itself (slower per card, equally isolated).
 """
@@ -35,7 +40,7 @@ import tempfile
 import time
 import traceback
 import types
-from typing import Any
+from typing import Any, TextIO
 
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # never initialise CUDA in the server
 
@@ -637,7 +642,7 @@ def _kill_strays() -> None:
     parent is gone, and is killed here (its own children then come to us: repeat).
     """
     for _ in range(100):
-        known = set(_exiting) | set(_running) | {c.pid for c in (_spare, _reused) if c is not None}
+        known = set(_exiting) | set(_running) | set(_lanes) | {c.pid for c in (_spare, _reused) if c is not None}
         strays = _children() - known
         if not strays:
             return
@@ -789,6 +794,9 @@ def _shutdown() -> None:
 
 def _stop(signum: int, frame: object) -> None:
     """Killed by tnquiz (or with it): take every card down, remove the temporary root, exit."""
+    for pid in _lanes:  # each takes its own cards down (and they die with us: PR_SET_PDEATHSIG)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
     for pid in set(_running) | set(_exiting) | {c.pid for c in (_spare, _reused) if c is not None}:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
@@ -799,7 +807,7 @@ def _stop(signum: int, frame: object) -> None:
     with contextlib.suppress(Exception):
         _kill_strays()
     root = os.environ.get("TMPDIR", "")
-    if os.path.basename(root).startswith("tnquiz-worker-"):
+    if os.path.basename(root).startswith(("tnquiz-worker-", "tnquiz-lane-")):
         for entry in os.listdir(root):
             shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
     os._exit(128 + signum)
@@ -872,25 +880,89 @@ def _warm(what: str) -> dict[str, Any]:
     return said
 
 
-def main() -> None:
-    prctl(PR_SET_DUMPABLE, 0)  # cards (our children) cannot open /proc/<us>/fd or /mem to forge replies
-    prctl(PR_SET_CHILD_SUBREAPER, 1)  # what a card detaches comes back to us, to be killed
-    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # tnquiz gone (even killed): stop every card
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, _stop)
-    torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
-    gc.collect()
-    gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
-    proto = sys.stdout
-    sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
+_lane_fds: dict[int, tuple[int, int]] = {}  # lane number -> (job pipe, reply pipe), until forked
+_lanes: dict[int, int] = {}  # forked lanes: pid -> lane number
+
+
+def _lane_request(line: str) -> int | None:
+    """The lane number a ``{"lane": N}`` line asks for (None: not such a line)."""
+    if not line.startswith('{"lane"'):
+        return None
+    with contextlib.suppress(ValueError):
+        said = json.loads(line)
+        if isinstance(said, dict) and set(said) == {"lane"} and isinstance(said["lane"], int):
+            return int(said["lane"])
+    return None
+
+
+def _fork_lane(k: int) -> None:
+    """Fork lane ``k``: a server of its own, on the pipes tnquiz passed for it, in this process's
+    state (torch imported, warmed up as asked so far). A lane that cannot start closes its pipes
+    unused: tnquiz then sees it end before saying it is ready."""
+    fds = _lane_fds.pop(k, None)
+    if fds is None:
+        return
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid == 0:  # pragma: no cover - runs in the lane
+        code = 70
+        try:
+            _become_lane(k, *fds)
+            code = 0
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+        _parent_fds.discard(fd)
+    if pid > 0:
+        _lanes[pid] = k
+
+
+def _become_lane(k: int, job_r: int, res_w: int) -> None:
+    """In a freshly forked lane: forget the server's children and pipes, take the lane's pipes as
+    stdin and stdout, and serve jobs there as the server does; it ends at the end of its input."""
+    global _spare, _reused
+    prctl(PR_SET_CHILD_SUBREAPER, 1)  # not inherited: what this lane's cards detach comes to it
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the server gone: stop every card
+    for fd in _parent_fds - {job_r, res_w}:  # the server's children's pipes, the other lanes'
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _parent_fds.clear()
+    _lane_fds.clear()
+    _lanes.clear()
+    _spare = _reused = None
+    _exiting.clear()
+    _running.clear()
+    # cards' folders under a root of the lane's own: a lane that stops cleans only its own
+    root = tempfile.mkdtemp(prefix="tnquiz-lane-")
+    os.environ["TMPDIR"] = tempfile.tempdir = root
+    os.dup2(job_r, 0)
+    os.dup2(res_w, 1)
+    os.close(job_r)
+    os.close(res_w)
+    try:
+        # new streams: the server's stdin may hold lines it read ahead, which are not this lane's
+        with open(0, encoding="utf-8", closefd=False) as jobs, open(1, "w", encoding="utf-8", closefd=False) as proto:
+            _serve(jobs, proto)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _serve(jobs: TextIO, proto: TextIO) -> None:
+    """Answer each line of ``jobs`` on ``proto`` (the protocol: module docstring) until it ends."""
     proto.write(json.dumps({"ready": True, "torch": torch.__version__}) + "\n")
     proto.flush()
-    for line in sys.stdin:
+    for line in jobs:
         if not line.strip():
             continue
         if line.strip() in (json.dumps(WARM_UP), json.dumps(WARM_UP_OPTIM)):
             proto.write(json.dumps(_warm(json.loads(line))) + "\n")
             proto.flush()
+            continue
+        if (k := _lane_request(line)) is not None:  # answered by the lane itself, on its own pipe
+            _fork_lane(k)
             continue
         try:
             job = Job.from_dict(json.loads(line))
@@ -905,6 +977,40 @@ def main() -> None:
         proto.write(json.dumps(reply.to_dict()) + "\n")
         proto.flush()
     _shutdown()
+    for fds in _lane_fds.values():  # lanes never asked for
+        for fd in fds:
+            os.close(fd)
+    _lane_fds.clear()
+    for pid in list(_lanes):  # each ends at the end of its own input
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        del _lanes[pid]
+    _reap(block=True)  # what a lane's cards left, adopted once the lane was gone
+
+
+def _lane_args(argv: list[str]) -> dict[int, tuple[int, int]]:
+    """``--lanes R:W,R:W`` (pipes tnquiz passed for lanes) -> lane number -> (R, W)."""
+    if len(argv) == 2 and argv[0] == "--lanes":
+        pairs = [p.split(":") for p in argv[1].split(",") if p]
+        return {k: (int(r), int(w)) for k, (r, w) in enumerate(pairs)}
+    return {}
+
+
+def main() -> None:
+    prctl(PR_SET_DUMPABLE, 0)  # cards (our children) cannot open /proc/<us>/fd or /mem to forge replies
+    prctl(PR_SET_CHILD_SUBREAPER, 1)  # what a card detaches comes back to us, to be killed
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # tnquiz gone (even killed): stop every card
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _stop)
+    _lane_fds.update(_lane_args(sys.argv[1:]))
+    for fds in _lane_fds.values():
+        _parent_fds.update(fds)  # a card's child closes them
+    torch.set_num_threads(int(os.environ.get("TNQUIZ_THREADS", "1")))
+    gc.collect()
+    gc.freeze()  # children never scan (and so never copy-on-write) the objects of this process
+    proto = sys.stdout
+    sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
+    _serve(sys.stdin, proto)
     # Every card is reaped and its folder removed: skip the interpreter's teardown of torch (about
     # 0.4 s that every build would wait for at its end); nothing is left to flush or release.
     os._exit(0)

@@ -209,7 +209,12 @@ def _code_tokens(code: str, blank: str | None) -> list[Token]:
             placeholder += "_"
         code = code[: span[0]] + placeholder + code[span[1] :]
     out: list[Token] = []
-    for cls, text in lex_python(code):
+    # lexed with the newline the Anki field's highlighter adds (``fields.code_html``): one lexing
+    # serves both; the newline is taken off the last token again
+    lexed = list(lex_python(code + "\n"))
+    cls, text = lexed[-1]
+    lexed[-1] = (cls, text[:-1])
+    for cls, text in lexed:
         pieces = text.split(placeholder) if placeholder else [text]
         for i, piece in enumerate(pieces):
             if i:
