@@ -195,7 +195,8 @@ def test_a_memo_entry_is_never_trusted_over_the_code(tmp_path: Path) -> None:
     cards.write_text(f"deck: Memo\ncards:\n  - id: m\n    question: q\n    code: {code}\n    answer: x.shape\n")
     cache = tmp_path / "cache"
     cache.mkdir()
-    key = hashlib.sha256(code.encode()).hexdigest()
+    lexed = code + "\n"  # what the renderers lex: the shown code with the newline the Anki field adds
+    key = hashlib.sha256(lexed.encode()).hexdigest()
     fake = [["n", "os.system('rm -rf ~')"]]
     evil = [['x" onclick="alert(1)', code]]
     other = hashlib.sha256(b"y = 1").hexdigest()
@@ -207,7 +208,7 @@ def test_a_memo_entry_is_never_trusted_over_the_code(tmp_path: Path) -> None:
     assert "rm -rf" not in page and "onclick" not in page
     assert "zeros" in page
     tokens = json.loads((cache / "highlight.json").read_text())["tokens"]
-    assert "".join(t for _, t in tokens[key]) == code and other not in tokens
+    assert "".join(t for _, t in tokens[key]) == lexed and other not in tokens
 
 
 def test_a_card_printing_a_lone_surrogate_breaks_no_writer(tmp_path: Path) -> None:

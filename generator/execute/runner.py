@@ -450,7 +450,6 @@ class _Pool:
         self.live: set[_Worker] = set()
         self.stopping = False
         self.lock = threading.Lock()
-        self.lanes = lanes
         self.host: _Worker | None = None
         self.early: _Worker | None = None  # started before the run; it goes to a worker that does
         self.early_warms = early_warms  # not warm up the optimizers, or, when this is set, to any

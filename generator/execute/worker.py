@@ -881,7 +881,7 @@ def _warm(what: str) -> dict[str, Any]:
 
 
 _lane_fds: dict[int, tuple[int, int]] = {}  # lane number -> (job pipe, reply pipe), until forked
-_lanes: dict[int, int] = {}  # forked lanes: pid -> lane number
+_lanes: set[int] = set()  # the pids of the lanes forked
 
 
 def _lane_request(line: str) -> int | None:
@@ -909,7 +909,7 @@ def _fork_lane(k: int) -> None:
     if pid == 0:  # pragma: no cover - runs in the lane
         code = 70
         try:
-            _become_lane(k, *fds)
+            _become_lane(*fds)
             code = 0
         finally:
             os._exit(code)
@@ -917,10 +917,10 @@ def _fork_lane(k: int) -> None:
         os.close(fd)
         _parent_fds.discard(fd)
     if pid > 0:
-        _lanes[pid] = k
+        _lanes.add(pid)
 
 
-def _become_lane(k: int, job_r: int, res_w: int) -> None:
+def _become_lane(job_r: int, res_w: int) -> None:
     """In a freshly forked lane: forget the server's children and pipes, take the lane's pipes as
     stdin and stdout, and serve jobs there as the server does; it ends at the end of its input."""
     global _spare, _reused
@@ -984,7 +984,7 @@ def _serve(jobs: TextIO, proto: TextIO) -> None:
     for pid in list(_lanes):  # each ends at the end of its own input
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        del _lanes[pid]
+        _lanes.discard(pid)
     _reap(block=True)  # what a lane's cards left, adopted once the lane was gone
 
 
