@@ -315,11 +315,20 @@ class _Worker(_Channel):
         with self._lock:
             self._closing = True
             waiting = bool(self.lanes)
+        self._close_free()  # lanes forked as spares and never used end at once
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()  # it stops taking jobs; its lanes go on
         if not waiting:
             self._finish()
+
+    def _close_free(self) -> None:
+        with self._lock:
+            free, self._free = list(self._free), collections.deque()
+        for _, fds in free:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _finish(self) -> None:
         try:
@@ -336,11 +345,7 @@ class _Worker(_Channel):
         """
         with self._lock:
             self._closing = True
-            free, self._free = list(self._free), collections.deque()
-        for _, fds in free:
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        self._close_free()
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.proc.terminate()
@@ -451,6 +456,7 @@ class _Pool:
         self.stopping = False
         self.lock = threading.Lock()
         self.host: _Worker | None = None
+        self.lanes_ok = True  # False once a lane did not start
         self.early: _Worker | None = None  # started before the run; it goes to a worker that does
         self.early_warms = early_warms  # not warm up the optimizers, or, when this is set, to any
         if early is not None:
@@ -473,7 +479,7 @@ class _Pool:
         with self.lock:
             if self.stopping:
                 raise _Stopped("the build is stopping")
-            host = self.host
+            host = self.host if self.lanes_ok else None
         if host is not None:
             lane = host.lane()
             if lane is not None:
@@ -500,6 +506,11 @@ class _Pool:
                 return worker
         worker.kill()
         raise _Stopped("the build is stopping")
+
+    def no_more_lanes(self) -> None:
+        """A lane did not start: threads that need a worker from now on start one of their own."""
+        with self.lock:
+            self.lanes_ok = False
 
     def close(self, worker: _Channel) -> None:
         if isinstance(worker, _Worker):
@@ -771,6 +782,14 @@ def _run_cards(
                     try:
                         oc = _outcome(card, dev, worker.receive(job))
                     except WorkerDied as e:
+                        if isinstance(worker, _Lane) and not worker.ready:
+                            # a lane that never said it was ready (its host died, or a card wrote
+                            # into the pipes the host kept for it): not this card's failure; the
+                            # next worker of this thread is a process of its own
+                            pool.no_more_lanes()
+                            drop()
+                            again.appendleft(item)
+                            continue
                         drop()
                         oc = Outcome(card, dev, failed=f"{_where(card)}: {e}", executed=True)
                     except ProtocolError as e:

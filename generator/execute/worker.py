@@ -10,9 +10,10 @@ child, which compares a fingerprint of its state after each card and ends at any
 (docs/isolation.md). The server waits with the card's timeout and kills a runaway; it answers one
 JSON line per job on stdout.
 
-Lanes: started with ``--lanes R:W,...`` (pipes passed by tnquiz), the server forks lane ``N`` when it
-reads ``{"lane": N}``: a server of its own on those pipes, in this process's state (torch imported,
-warmed up), with its own children, temporary folder and subreaper. The server then only hosts
+Lanes: started with ``--lanes R:W,...`` (pipes passed by tnquiz), the server forks its lanes when it
+reads the first ``{"lane": N}`` (lane ``N`` first, then the spares): each a server of its own on its
+pipes, in this process's state (torch imported, warmed up), with its own children, temporary folder
+and subreaper. The server then only hosts
 lanes; at the end of its input it waits for each lane to end at the end of its own.
 
 CUDA cannot be initialised before a fork, so this process never touches the GPU: a CUDA card's child
@@ -962,7 +963,10 @@ def _serve(jobs: TextIO, proto: TextIO) -> None:
             proto.flush()
             continue
         if (k := _lane_request(line)) is not None:  # answered by the lane itself, on its own pipe
-            _fork_lane(k)
+            # every lane at once, the spares too: this process then holds no lane's pipe while
+            # cards run (a card that could open it would otherwise spoil a lane not started yet)
+            for n in sorted(_lane_fds, key=lambda n: n != k):
+                _fork_lane(n)
             continue
         try:
             job = Job.from_dict(json.loads(line))
