@@ -13,8 +13,8 @@ JSON line per job on stdout.
 Lanes: started with ``--lanes R:W,...`` (pipes passed by tnquiz), the server forks its lanes when it
 reads the first ``{"lane": N}`` (lane ``N`` first, then the spares): each a server of its own on its
 pipes, in this process's state (torch imported, warmed up), with its own children, temporary folder
-and subreaper. The server then only hosts
-lanes; at the end of its input it waits for each lane to end at the end of its own.
+and subreaper. The server then only hosts lanes; at the end of its input it waits for each lane to
+end at the end of its own.
 
 CUDA cannot be initialised before a fork, so this process never touches the GPU: a CUDA card's child
 initialises CUDA itself (slower per card, equally isolated).
@@ -981,7 +981,7 @@ def _serve(jobs: TextIO, proto: TextIO) -> None:
         proto.write(json.dumps(reply.to_dict()) + "\n")
         proto.flush()
     _shutdown()
-    for fds in _lane_fds.values():  # lanes never asked for
+    for fds in _lane_fds.values():  # no lane was asked for: their pipes were never used
         for fd in fds:
             os.close(fd)
     _lane_fds.clear()
