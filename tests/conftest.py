@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -45,6 +46,19 @@ cards:
     answer: torch.arange(3).dtype
     source: test
 """
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _interrupt_reaches_children() -> None:
+    """Ctrl-C reaches the processes the tests start, however pytest was started.
+
+    A shell starts a background job (``make test &``, a CI step run in the background) with SIGINT
+    and SIGQUIT ignored, and an ignored signal stays ignored across ``exec``: every build, quiz and
+    worker a test started would then ignore the SIGINT that the Ctrl-C tests send, as it should
+    (a process that was told to ignore Ctrl-C keeps ignoring it). Python's own handler here is
+    reset to the default in every child, which is where a terminal's Ctrl-C leaves it."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")
