@@ -143,6 +143,40 @@ def test_a_signalled_build_leaves_no_process_behind(tmp_path: Path, sig: signal.
         assert list(tmp.iterdir()) == []
 
 
+def test_a_build_started_ignoring_a_signal_goes_on_when_it_comes(tmp_path: Path) -> None:
+    """``nohup tnquiz build``: the terminal's SIGHUP neither stops the build nor kills its cards."""
+    deck = tmp_path / "deck.yaml"
+    deck.write_text("""\
+deck: D
+cards:
+  - id: slow
+    question: q
+    code: |
+      import time
+      open("running", "w").close()
+      time.sleep(3)
+    answer: "1"
+""")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "TNQUIZ_CACHE_DIR": str(tmp_path / "cache")}
+    build = subprocess.Popen(["nohup", sys.executable, "-m", "generator", "build", str(deck),
+                              "--out", str(tmp_path / "out")], cwd=ROOT, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: bool(list(tmp.glob("tnquiz-worker-*/**/tnquiz-card-*/running"))), 240), \
+            "the card never started"
+        os.killpg(build.pid, signal.SIGHUP)
+        _, err = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 0, err
+    assert "1 card: 1 ok; 1 run" in err
+    assert (tmp_path / "out" / "cards.json").is_file()
+
+
 DETACH = """\
 deck: D
 cards:

@@ -548,7 +548,8 @@ def _signals_stop_the_build(pool: _Pool) -> Iterator[None]:
     SIGTERM and SIGHUP would end the process without running any cleanup: while workers run (and
     only when called from the main thread, the only one that may set handlers) they raise instead;
     once the workers are dead, the signal is delivered again with its default action, so the process
-    ends as the sender meant.
+    ends as the sender meant. A signal the process was started ignoring (``nohup tnquiz build``
+    ignores SIGHUP) stays ignored: the build goes on.
     """
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -556,6 +557,8 @@ def _signals_stop_the_build(pool: _Pool) -> Iterator[None]:
             raise _Signalled(signum)
 
         for signum in (int(signal.SIGTERM), int(signal.SIGHUP)):
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                continue
             with contextlib.suppress(ValueError, OSError):
                 previous[signum] = signal.signal(signum, raise_)
     try:
