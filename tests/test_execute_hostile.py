@@ -164,22 +164,36 @@ def test_a_card_cannot_forge_another_cards_answer(write_cards, cache: Cache, san
         assert again[card_id].answer is not None and again[card_id].answer.text == text
 
 
-@pytest.mark.parametrize("entry", [
+WRONG_SHAPED_ENTRIES = [
     b'{"result": null}', b"[]", b'"x"', b"\xff\xfe garbage", b'{"result": {"answer": 5}}',
     b'{"result": {"answer": {"type": "shape", "text": 1}}}', b'{"result": {"stdout": ["x"]}}',
     b'{"result": {"answer": {"type": "shape", "text": "torch.Size([7])"}, "seconds": "x"}}',
-])
-def test_a_wrong_shaped_cache_entry_is_a_miss_and_is_rerun(write_cards, cache: Cache, entry: bytes) -> None:  # type: ignore[no-untyped-def]
-    cards = _cards(write_cards, THREE)[:1]
-    path = cache.root / "results" / key(cards[0], "cpu")[:2] / f"{key(cards[0], 'cpu')}.json"
-    atomic.write_bytes(path, entry)
-    assert cache.get(key(cards[0], "cpu")) is None
-    (outcome,) = run_cards(cards, cache=cache, jobs=1)
-    assert outcome.executed and not outcome.cached
-    assert verify(outcome).status == "ok"
-    hit = cache.get(key(cards[0], "cpu"))  # rewritten whole
-    assert hit is not None and hit.answer is not None and hit.answer.text == "torch.Size([1])"
-    assert json.loads(path.read_text())["id"] == "one"
+]
+
+
+def test_a_wrong_shaped_cache_entry_is_a_miss_and_is_rerun(write_cards, cache: Cache) -> None:  # type: ignore[no-untyped-def]
+    """Each kind of damaged entry, planted for a card of its own; one run (one worker start) reruns
+    every one of them and rewrites each entry whole."""
+    cards = _cards(write_cards, "deck: D\ncards:\n" + "".join(f"""\
+  - id: entry-{i}
+    question: q
+    code: a = torch.zeros({i + 1})
+    answer: a.shape
+""" for i in range(len(WRONG_SHAPED_ENTRIES))))
+    paths = {}
+    for card, entry in zip(cards, WRONG_SHAPED_ENTRIES, strict=True):
+        k = key(card, "cpu")
+        paths[card.id] = path = cache.root / "results" / k[:2] / f"{k}.json"
+        atomic.write_bytes(path, entry)
+        assert cache.get(k) is None, entry
+    outcomes = run_cards(cards, cache=cache, jobs=1)
+    for i, (card, outcome, entry) in enumerate(zip(cards, outcomes, WRONG_SHAPED_ENTRIES, strict=True)):
+        assert outcome.card.id == card.id
+        assert outcome.executed and not outcome.cached, entry
+        assert verify(outcome).status == "ok", entry
+        hit = cache.get(key(card, "cpu"))  # rewritten whole
+        assert hit is not None and hit.answer is not None and hit.answer.text == f"torch.Size([{i + 1}])", entry
+        assert json.loads(paths[card.id].read_text())["id"] == card.id
 
 
 BIG = """\
