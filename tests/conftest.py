@@ -50,28 +50,22 @@ cards:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """tnquiz's modules byte-compiled once, before any test starts a process.
+    """Before any test starts a process, in every pytest process:
 
-    An editable install is not byte-compiled, and with ``PYTHONDONTWRITEBYTECODE`` set (as on the
-    reference machine and in many container images) every process the tests start, each CLI run
-    and each worker, would compile ``generator/`` from source again: about 0.15 s of CPU each, some
-    hundreds of times a run. A process still reads a module's source wherever it is newer than its
-    bytecode. Done by the controller only (pytest-xdist starts its processes after this)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        compileall.compile_dir(ROOT / "generator", quiet=1)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _interrupt_reaches_children() -> None:
-    """Ctrl-C reaches the processes the tests start, however pytest was started.
-
-    A shell starts a background job (``make test &``, a CI step run in the background) with SIGINT
-    and SIGQUIT ignored, and an ignored signal stays ignored across ``exec``: every build, quiz and
-    worker a test started would then ignore the SIGINT that the Ctrl-C tests send, as it should
-    (a process that was told to ignore Ctrl-C keeps ignoring it). Python's own handler here is
-    reset to the default in every child, which is where a terminal's Ctrl-C leaves it."""
+    - Ctrl-C reaches the processes the tests start, however pytest was started. A shell starts a
+      background job (``make test &``) with SIGINT ignored, an ignored signal stays ignored across
+      ``exec``, and a build or quiz started that way rightly ignores the SIGINT the Ctrl-C tests
+      send. Python's own handler, set here, is reset to the default in every child.
+    - tnquiz's modules are byte-compiled (by the controller only: pytest-xdist starts its
+      processes after this). An editable install is not, and with ``PYTHONDONTWRITEBYTECODE`` set
+      (as on the reference machine and in many container images) every CLI run and worker the
+      tests start would compile ``generator/`` from source: about 0.15 s of CPU each, some hundreds
+      of times a run. Python ignores bytecode older than its source, so an edit is never missed.
+    """
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        compileall.compile_dir(ROOT / "generator", quiet=1)
 
 
 @pytest.fixture(autouse=True, scope="session")
