@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, Literal
 
 #: Bumped whenever the meaning of a cached result or of ``cards.json`` changes.
@@ -309,7 +310,7 @@ class BuiltCard:
     def id(self) -> str:
         return self.card.id
 
-    @property
+    @cached_property  # a frozen card: made once (the render asks for it four times a card)
     def answer_hash(self) -> str:
         """Changes exactly when what a learner is told is the answer changes."""
         payload = {

@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import json
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -32,7 +33,7 @@ from generator.render import (
     render_all,
 )
 from generator.render.anki import build_notes
-from generator.render.cardsjson import cards_json_text
+from generator.render.cardsjson import card_entry, cards_json_text, dump_indented
 from generator.render.html import json_for_script, page_data, page_json
 from generator.render.memo import Pieces
 from tests.conftest import ROOT
@@ -289,3 +290,61 @@ def test_code_highlighted_ahead_is_all_the_render_lexes(tmp_path: Path) -> None:
     forget()
     prelex((c.card for c in deck.cards), stop=lambda: True)  # stopped at once: nothing done
     assert not highlight._memo
+
+
+def _json_value(rng: random.Random, depth: int = 0) -> Any:
+    """A random JSON value, with what json's encoder treats specially: escapes, surrogates, line
+    separators, big ints, -0.0, NaN and infinities, empty containers, tuples, non-ASCII keys."""
+    kinds = 10 if depth < 5 else 6
+    k = rng.randrange(kinds)
+    if k == 0:
+        return rng.choice(["", "a", 'é\n"\\\x00\x1f\u2028\ud800', "</script>", "x" * rng.randrange(5)])
+    if k == 1:
+        return rng.randrange(-10**20, 10**20)
+    if k == 2:
+        return rng.choice([0.1, -0.0, 1e300, 5e-324, float("nan"), float("inf"), -float("inf"), 3.0, 1e16])
+    if k == 3:
+        return rng.choice([None, True, False])
+    if k == 4:
+        return rng.randrange(3)
+    if k == 5:
+        return {}
+    if k == 6:
+        return [_json_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if k == 7:
+        return tuple(_json_value(rng, depth + 1) for _ in range(rng.randrange(3)))
+    return {rng.choice(["a", "b", "é", "", '"k', "\n"]) + str(rng.randrange(3)): _json_value(rng, depth + 1)
+            for _ in range(rng.randrange(4))}
+
+
+def test_the_fast_indented_encoder_writes_what_json_dumps_writes() -> None:
+    """cards.json entries are written by ``dump_indented`` (json's ``indent=`` encoder is pure
+    Python): the same text as ``json.dumps(indent=1, sort_keys=True, ensure_ascii=False)``,
+    indented, for any value; what it does not handle itself (a key that is not text) goes to
+    ``json.dumps``, errors included."""
+    rng = random.Random(20261202)
+    for _ in range(3000):
+        value = _json_value(rng)
+        for pad in ("", "  "):
+            expected = json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False).replace("\n", "\n" + pad)
+            assert dump_indented(value, pad) == expected, value
+    assert dump_indented({"a": {3: [1]}}, "  ") == '{\n   "a": {\n    "3": [\n     1\n    ]\n   }\n  }'
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dump_indented({"a": object()})
+    with pytest.raises(TypeError):
+        dump_indented({1: 1, "a": 2})  # json cannot sort mixed keys either
+    for bc in sample_deck().cards:
+        assert card_entry(bc) == json.dumps(bc.to_dict(), indent=1, sort_keys=True,
+                                            ensure_ascii=False).replace("\n", "\n  ")
+
+
+def test_a_changed_card_has_the_answer_hash_of_its_own_answer() -> None:
+    """``answer_hash`` is made once per card (the render asks for it four times): a card made from
+    another (``dataclasses.replace``) never keeps the hash of the one it was made from."""
+    bc = next(c for c in sample_deck().cards if c.answer is not None)
+    first = bc.answer_hash
+    assert bc.answer_hash == first
+    other = dataclasses.replace(bc, answer=Answer(type="python", text="something else"))
+    assert other.answer_hash != first
+    assert dataclasses.replace(other, answer=bc.answer).answer_hash == first
+    assert other == dataclasses.replace(bc, answer=Answer(type="python", text="something else"))

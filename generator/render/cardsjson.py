@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from json.encoder import encode_basestring
 from pathlib import Path
 
 from generator import atomic
@@ -24,10 +25,85 @@ def _dump(value: object) -> str:
     return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)
 
 
+_ATOMS: dict[object, str] = {True: "true", False: "false", None: "null"}
+
+
+class _Unusual(Exception):
+    """A value :func:`dump_indented` leaves to ``json.dumps`` (a key that is not text, a type JSON
+    has no plain rule for)."""
+
+
+def _float(f: float) -> str:
+    if f != f:
+        return "NaN"
+    if f in (float("inf"), float("-inf")):
+        return "Infinity" if f > 0 else "-Infinity"
+    return float.__repr__(f)
+
+
+def _indented(value: object, pad: str, out: list[str]) -> None:
+    """``value`` as ``json.dumps(indent=1, sort_keys=True, ensure_ascii=False)`` writes it, at the
+    indentation ``pad``, appended to ``out``."""
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None or value is True or value is False:
+        out.append(_ATOMS[value])
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = pad + " "
+        sep = "{\n" + inner
+        for key in sorted(value):
+            if not isinstance(key, str):
+                raise _Unusual
+            out.append(sep)
+            out.append(encode_basestring(key))
+            out.append(": ")
+            _indented(value[key], inner, out)
+            sep = ",\n" + inner
+        out.append("\n" + pad + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = pad + " "
+        sep = "[\n" + inner
+        for item in value:
+            out.append(sep)
+            _indented(item, inner, out)
+            sep = ",\n" + inner
+        out.append("\n" + pad + "]")
+    else:
+        raise _Unusual
+
+
+def dump_indented(value: object, pad: str = "") -> str:
+    """``json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)`` with every line after the
+    first indented by ``pad`` more, the same text, in about half the time: ``indent=`` makes
+    json use its pure-Python encoder, this walks the value once and leaves each string to json's C
+    escaper. Anything but plain JSON values with text keys is left to ``json.dumps``."""
+    out: list[str] = []
+    try:
+        _indented(value, pad, out)
+    except _Unusual:
+        return _dump(value).replace("\n", "\n" + pad)
+    return "".join(out)
+
+
 def card_entry(bc: BuiltCard) -> str:
     """One card as it stands in the file's ``cards`` list (two levels deep: each line after the first
-    indented by two more spaces; JSON text holds no raw newline inside a string)."""
-    return _dump(bc.to_dict()).replace("\n", "\n  ")
+    indented by two more spaces)."""
+    return dump_indented(bc.to_dict(), "  ")
+
+
+def entry_piece(bc: BuiltCard, pieces: Pieces) -> str:
+    """``bc``'s entry (:func:`card_entry`), a piece."""
+    return pieces.text("cards.json", bc, card_entry)
 
 
 def cards_json_text(deck: Deck, pieces: Pieces) -> str:
@@ -37,6 +113,6 @@ def cards_json_text(deck: Deck, pieces: Pieces) -> str:
     empty = '\n "cards": []'  # a top-level key: JSON text has no raw newline inside a string
     if head.count(empty) != 1:
         raise ValueError("cards.json: the deck's own fields must hold the card list once")
-    entries = [pieces.text("cards.json", bc, card_entry) for bc in deck.cards]
+    entries = [entry_piece(bc, pieces) for bc in deck.cards]
     cards = "[\n  " + ",\n  ".join(entries) + "\n ]" if entries else "[]"
     return head.replace(empty, f'\n "cards": {cards}') + "\n"
