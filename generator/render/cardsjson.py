@@ -101,11 +101,6 @@ def card_entry(bc: BuiltCard) -> str:
     return dump_indented(bc.to_dict(), "  ")
 
 
-def entry_piece(bc: BuiltCard, pieces: Pieces) -> str:
-    """``bc``'s entry (:func:`card_entry`), a piece."""
-    return pieces.text("cards.json", bc, card_entry)
-
-
 def cards_json_text(deck: Deck, pieces: Pieces) -> str:
     """``json.dumps(deck.to_dict(), indent=1, sort_keys=True, ensure_ascii=False)`` plus a newline,
     assembled from each card's entry (a piece: kept between builds)."""
@@ -113,6 +108,6 @@ def cards_json_text(deck: Deck, pieces: Pieces) -> str:
     empty = '\n "cards": []'  # a top-level key: JSON text has no raw newline inside a string
     if head.count(empty) != 1:
         raise ValueError("cards.json: the deck's own fields must hold the card list once")
-    entries = [entry_piece(bc, pieces) for bc in deck.cards]
+    entries = [pieces.text("cards.json", bc, card_entry) for bc in deck.cards]
     cards = "[\n  " + ",\n  ".join(entries) + "\n ]" if entries else "[]"
     return head.replace(empty, f'\n "cards": {cards}') + "\n"
