@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from build import generate  # bench/build.py's 2,000-card deck
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -91,8 +93,6 @@ def main() -> None:
     ap.add_argument("--deck", choices=("bundled", "2000"), action="append",
                     help="only this deck (may be given twice; default: both)")
     args = ap.parse_args()
-    from build import generate  # bench/build.py's 2,000-card deck
-
     from generator.paths import bundled_cards_dir
 
     compileall.compile_dir(ROOT / "generator", quiet=1)
