@@ -11,7 +11,8 @@ times, and prints the medians of:
 - the whole build (wall);
 - from the last card's result to ``api.run`` returning (the workers' teardown, the verification);
 - the render: wall and CPU seconds;
-- the render alone again, on the same verified deck with nothing kept from earlier (no memo), CPU.
+- the render alone again, on the same verified deck with no memo of pieces (every card's pieces
+  made again; the code's highlighting, already in this process, is not redone), CPU.
 
     python bench/tail.py [--repeat N] [--deck bundled|2000]
 """
@@ -83,7 +84,7 @@ def once(deck: Path) -> dict[str, float]:
         "last result -> run returns": marks["run end"] - marks["last result"],
         "render (wall)": marks["render end"] - marks["render start"],
         "render (CPU)": marks["render cpu"],
-        "render alone, no memo (CPU)": alone,
+        "render alone, no piece memo (CPU)": alone,
     }
 
 

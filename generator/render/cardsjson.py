@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from json.encoder import encode_basestring
 from pathlib import Path
 
@@ -34,11 +35,10 @@ class _Unusual(Exception):
 
 
 def _float(f: float) -> str:
-    if f != f:
-        return "NaN"
-    if f in (float("inf"), float("-inf")):
-        return "Infinity" if f > 0 else "-Infinity"
-    return float.__repr__(f)
+    """A float as json writes it (``allow_nan``: NaN and the infinities as JavaScript names)."""
+    if math.isfinite(f):
+        return float.__repr__(f)
+    return "NaN" if f != f else "Infinity" if f > 0 else "-Infinity"
 
 
 def _indented(value: object, pad: str, out: list[str]) -> None:
