@@ -103,7 +103,7 @@ def main() -> None:
         for name in args.deck or ["bundled", "2000"]:
             runs = [once(decks[name]) for _ in range(args.repeat)]
             for what in runs[0]:
-                print(f"{name:<8} {what:<30} {statistics.median(r[what] for r in runs):>24.2f}")
+                print(f"{name:<8} {what:<34} {statistics.median(r[what] for r in runs):>24.2f}")
 
 
 if __name__ == "__main__":
