@@ -99,7 +99,7 @@ def main() -> None:
     compileall.compile_dir(ROOT / "generator", quiet=1)
     with tempfile.TemporaryDirectory(prefix="tnquiz-tail-") as t:
         decks = {"bundled": bundled_cards_dir(), "2000": generate(Path(t) / "gen2000")}
-        print(f"{'deck':<8} {'what':<30} {'seconds (median of ' + str(args.repeat) + ')':>24}")
+        print(f"{'deck':<8} {'what':<34} {'seconds (median of ' + str(args.repeat) + ')':>24}")
         for name in args.deck or ["bundled", "2000"]:
             runs = [once(decks[name]) for _ in range(args.repeat)]
             for what in runs[0]:
